@@ -1,0 +1,125 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.engine import make_url
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.auth.endpoints import router as auth_router
+from server.config import Settings, get_settings
+from server.custody.endpoints import router as custody_router
+from server.db import build_engine, build_sessionmaker
+from server.devices.endpoints import router as devices_router
+from server.errors import install_error_handlers
+from server.items.endpoints import router as items_router
+from server.people.endpoints import router as people_router
+from server.sites.endpoints import router as sites_router
+from web.pages import STATIC_DIR
+from web.pages import router as pages_router
+
+DESCRIPTION = """
+Handoff keeps the chain of custody of a county medical consortium's specimen boxes and
+instrument packs. People log in at `POST /api/v1/auth/token`; edge agents use their device
+token. Every error is JSON: `{"error": <kind>, "detail": <what is wrong>}`.
+"""
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with 413, whether or not they declare a size."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = json.dumps(
+            {"error": "PayloadTooLarge", "detail": f"request body over {self.limit} bytes"}
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = build_engine(settings.database_url, echo=settings.log_sql)
+        app.state.engine = engine
+        app.state.sessionmaker = build_sessionmaker(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="Handoff",
+        version="1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.settings = settings
+    url = make_url(settings.database_url)
+    app.state.database_label = f"{url.get_backend_name()} ({url.database})"
+    install_error_handlers(app)
+
+    api = APIRouter(prefix="/api/v1")
+    for router in (auth_router, sites_router, people_router, devices_router, items_router, custody_router):
+        api.include_router(router)
+    app.include_router(api)
+    app.include_router(pages_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    return app
+
+
+def app_from_env() -> Any:
+    """Entry point for ``uvicorn --factory server.app:app_from_env``."""
+    return create_app()

@@ -1,0 +1,200 @@
+"""The ``handoff`` command line: serve, migrate, verify, add users and devices, load the demo."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+from typing import Annotated, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from server.config import Settings, get_settings
+from server.db import build_engine, build_sessionmaker, session_scope
+from server.enums import Role
+from server.errors import HandoffError
+
+app = typer.Typer(help="Handoff: chain of custody for a county medical consortium.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+user_app = typer.Typer(help="People who log in.", no_args_is_help=True)
+device_app = typer.Typer(help="Edge agents.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(user_app, name="user")
+app.add_typer(device_app, name="device")
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except ValidationError as error:
+        first = error.errors()[0]
+        err.print(f"[red]configuration error:[/red] {first['msg']}")
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code)
+
+
+@contextmanager
+def _unit_of_work(settings: Settings) -> Iterator[Session]:
+    engine = build_engine(settings.database_url)
+    try:
+        with session_scope(build_sessionmaker(engine)) as session:
+            yield session
+    except HandoffError as error:
+        raise _fail(error.detail) from None
+    except OperationalError as error:
+        raise _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}") from None
+    finally:
+        engine.dispose()
+
+
+def _guarded(action: Callable[[], T]) -> T:
+    try:
+        return action()
+    except OperationalError as error:
+        raise _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}") from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port")] = None,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes")] = False,
+) -> None:
+    """Run the tracking server."""
+    import uvicorn
+
+    settings = _settings()
+    uvicorn.run(
+        "server.app:app_from_env",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        reload=reload,
+        log_level="info",
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the schema migrations."""
+    from server.migrate import upgrade
+
+    settings = _settings()
+    _guarded(lambda: upgrade(settings.database_url, revision))
+    console.print(f"database at [bold]{revision}[/bold]")
+
+
+@app.command()
+def verify(
+    projections: Annotated[bool, typer.Option(help="Also rebuild every item's state")] = True,
+) -> None:
+    """Check the custody ledger's hash chain; exits 1 and names the first broken link."""
+    from server.custody.service import verify_ledger
+
+    settings = _settings()
+    with _unit_of_work(settings) as session:
+        report = verify_ledger(session, projections=projections)
+    if report.first_broken:
+        broken = report.first_broken
+        err.print(f"[red]BROKEN[/red] at position {broken.position}: {broken.problem}")
+        if broken.event_id:
+            err.print(f"  event {broken.event_id}")
+    for mismatch in report.projection_mismatches:
+        err.print(
+            f"[red]projection[/red] {mismatch.barcode}.{mismatch.field}: stored {mismatch.stored}, "
+            f"ledger says {mismatch.rebuilt}"
+        )
+    if not report.ok:
+        raise typer.Exit(1)
+    console.print(
+        f"[green]ledger intact[/green]: {report.events_checked} events, "
+        f"{report.items_checked} items checked in {report.seconds:.2f} s"
+    )
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Option(help="Full name")],
+    role: Annotated[Role, typer.Option(help="Role")],
+    username: Annotated[str | None, typer.Option(help="Login name")] = None,
+    site: Annotated[str | None, typer.Option(help="Home site code")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="Password (prompted if a username is given)")
+    ] = None,
+) -> None:
+    """Add a person; prints their badge ID."""
+    from server.people.schemas import PersonCreate
+    from server.people.service import create_person
+
+    if username and password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        data = PersonCreate(name=name, role=role, username=username, password=password, home_site=site)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    with _unit_of_work(_settings()) as session:
+        person = create_person(session, None, data)
+        badge = person.badge
+    console.print(f"added {name} ({role}) badge [bold]{badge}[/bold]")
+
+
+@device_app.command("add")
+def device_add(
+    name: Annotated[str, typer.Option(help="What and where the agent is")],
+    site: Annotated[str, typer.Option(help="Site code")],
+) -> None:
+    """Register an edge agent; prints its token once (only a hash is stored)."""
+    from server.devices.schemas import DeviceCreate
+    from server.devices.service import create_device
+
+    try:
+        data = DeviceCreate(name=name, site=site)
+    except ValidationError as error:
+        raise _fail(error.errors()[0]["msg"]) from None
+    with _unit_of_work(_settings()) as session:
+        device, token = create_device(session, None, data)
+        barcode = device.barcode
+    console.print(f"device [bold]{barcode}[/bold] at {site}")
+    console.print("token (shown once, store it in the agent's config):")
+    print(token)
+
+
+@app.command()
+def demo(
+    day: Annotated[str | None, typer.Option(help="Date of the demo day, YYYY-MM-DD (default today)")] = None,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+    force: Annotated[bool, typer.Option(help="Load even if the database has data")] = False,
+) -> None:
+    """Load the demo county (migrates first) into the configured database."""
+    from server.demo import load_demo
+    from server.migrate import upgrade
+
+    settings = _settings()
+    try:
+        the_day = date.fromisoformat(day) if day else None
+    except ValueError:
+        raise _fail(f"--day must be YYYY-MM-DD, not {day!r}") from None
+    _guarded(lambda: upgrade(settings.database_url))
+    with _unit_of_work(settings) as session:
+        summary = load_demo(session, settings, day=the_day, seed=seed, force=force, progress=console.print)
+    console.print(summary)
+
+
+def main() -> None:  # pragma: no cover - console entry
+    sys.exit(app())

@@ -1,0 +1,76 @@
+"""Server configuration, read from the environment (prefix ``HANDOFF_``) and ``.env``."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "change-me"
+DEFAULT_DATA_DIR = Path("var")
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Everything the server reads from its environment."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HANDOFF_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = Environment.development
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_DATA_DIR}/handoff.db",
+        description="SQLAlchemy URL; sqlite:///path or postgresql+psycopg://user@host/db",
+    )
+    secret_key: str = Field(
+        default=DEFAULT_SECRET, description="Signs sessions and CSRF tokens; required in production"
+    )
+    timezone: str = Field(default="Asia/Shanghai", description="The consortium's time zone")
+    access_token_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    ingest_batch_limit: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
+    future_tolerance_seconds: Annotated[int, Field(ge=0)] = 300
+    future_reject_seconds: Annotated[int, Field(ge=0)] = 24 * 3600
+    host: str = "127.0.0.1"
+    port: int = 8000
+    log_sql: bool = False
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment == Environment.production and self.secret_key == DEFAULT_SECRET:
+            raise ValueError(
+                "HANDOFF_SECRET_KEY is still the default; set a long random value "
+                "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+            )
+        if self.environment == Environment.production and len(self.secret_key) < 32:
+            raise ValueError("HANDOFF_SECRET_KEY must be at least 32 characters in production")
+        ZoneInfo(self.timezone)  # raises on an unknown zone
+        if self.future_reject_seconds < self.future_tolerance_seconds:
+            raise ValueError("future_reject_seconds must be >= future_tolerance_seconds")
+        return self
+
+    @property
+    def access_token_ttl(self) -> timedelta:
+        return timedelta(minutes=self.access_token_minutes)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own ``Settings`` instead)."""
+    return Settings()

@@ -1,0 +1,53 @@
+"""/api/v1/events (batch ingest) and /api/v1/ledger/verify."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from server.custody import service
+from server.custody.schemas import BatchRejectedBody, EventBatch, IngestResponse, VerifyReport
+from server.deps import AdminUser, NowDep, SessionDep, SettingsDep, allow
+from server.enums import OPERATIONAL_ROLES
+from server.errors import error_responses
+from server.auth.service import Principal
+
+router = APIRouter(tags=["ledger"], responses=error_responses(401, 403))
+Recorder = Annotated[Principal, Depends(allow(*OPERATIONAL_ROLES, devices=True))]
+
+
+@router.post(
+    "/events",
+    response_model=IngestResponse,
+    responses={
+        **error_responses(400, 413),
+        422: {"model": BatchRejectedBody, "description": "An event was rejected; nothing written"},
+    },
+)
+def ingest_events(
+    session: SessionDep, principal: Recorder, settings: SettingsDep, now: NowDep, batch: EventBatch
+) -> IngestResponse | JSONResponse:
+    """Store a batch of scans; answers per event accepted, duplicate, flagged or rejected.
+
+    Re-sending a batch is always safe: stored events come back as ``duplicate``. If any
+    event is ``rejected`` the batch is answered 422 and nothing of it is written; send
+    the others again without the rejected ones.
+    """
+    response, rejected = service.ingest(session, principal, batch.events, settings, now)
+    if not rejected:
+        return response
+    first = next(r for r in response.results if r.status == "rejected")
+    body = BatchRejectedBody(
+        **response.model_dump(),
+        detail=f"{response.rejected} event(s) rejected, nothing written; first: "
+        f"event {first.index}: {first.reason}",
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=422)
+
+
+@router.get("/ledger/verify", response_model=VerifyReport)
+def verify_ledger(session: SessionDep, _: AdminUser) -> VerifyReport:
+    """Walk the hash chain and rebuild every projection; names the first broken link."""
+    return service.verify_ledger(session)

@@ -1,0 +1,331 @@
+"""Batch ingest of scans from devices and people into the ledger.
+
+A batch is one transaction. Each event is answered ``accepted``, ``duplicate`` (its
+``event_id`` is already stored), ``flagged`` (stored, with a reason a person can read) or
+``rejected`` (too malformed to store: a code that fails its check character, an unknown
+barcode, a timestamp far in the future, a site the device does not belong to). If any
+event is rejected nothing of the batch enters the ledger, the rejected events are kept as
+evidence in ``rejected_submissions``, and the others are answered ``not_written`` so the
+sender can drop the rejected ones and send the rest again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from labels.identity import InvalidId, Kind, parse_id
+from server.auth.service import Principal
+from server.config import Settings
+from server.custody import ledger
+from server.custody.lifecycle import ALL_EVENT_TYPES
+from server.custody.schemas import (
+    EventIn,
+    EventResult,
+    IngestResponse,
+    ProjectionMismatchRead,
+    Status,
+    VerifyReport,
+    BrokenLinkRead,
+)
+from server.errors import PayloadTooLarge
+from server.lookup import ITEM_KINDS
+from server.models import Item, Person, RejectedSubmission, Site
+
+
+class _Rejection(Exception):
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Resolved:
+    index: int
+    event: EventIn
+    item_barcode: str
+    actor_badge: str | None
+    counterparty_badge: str | None
+    site_ref: str | None
+
+
+def _checked(text: str, expected: Kind | frozenset[Kind], role: str) -> str:
+    try:
+        return parse_id(text, expected).text
+    except InvalidId as error:
+        raise _Rejection(error.code, f"{role}: {error.reason}") from None
+
+
+def _humanize(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _excerpt(event: EventIn) -> str:
+    text = json.dumps(event.model_dump(mode="json"), ensure_ascii=False)
+    return text if len(text) <= 2000 else text[:2000] + "…"
+
+
+def ingest(
+    session: Session,
+    principal: Principal,
+    events: Sequence[EventIn],
+    settings: Settings,
+    now: datetime,
+) -> tuple[IngestResponse, bool]:
+    """Store a batch; returns the per-event answer and whether the batch was rejected."""
+    if len(events) > settings.ingest_batch_limit:
+        raise PayloadTooLarge(
+            f"a batch may hold at most {settings.ingest_batch_limit} events; "
+            f"this one has {len(events)} — split it"
+        )
+    resolved: list[_Resolved] = []
+    rejections: dict[int, _Rejection] = {}
+    for index, event in enumerate(events):
+        try:
+            resolved.append(_resolve_codes(index, event, principal, settings, now))
+        except _Rejection as rejection:
+            rejections[index] = rejection
+
+    items, people, sites = _load_references(session, resolved)
+    drafts: dict[int, ledger.Draft] = {}
+    for entry in resolved:
+        try:
+            drafts[entry.index] = _draft(entry, principal, items, people, sites, settings, now)
+        except _Rejection as rejection:
+            rejections[entry.index] = rejection
+
+    if rejections:
+        return _reject_batch(session, principal, events, rejections, now), True
+
+    head = ledger.lock_head(session)
+    stored = ledger.existing_events(session, [event.event_id for event in events])
+    results: list[EventResult | None] = [None] * len(events)
+    seen: dict[uuid.UUID, int] = {}
+    to_append: list[tuple[int, ledger.Draft]] = []
+    for index, event in enumerate(events):
+        if event.event_id in stored or event.event_id in seen:
+            results[index] = _duplicate(index, event, stored, seen)
+            continue
+        seen[event.event_id] = index
+        to_append.append((index, drafts[index]))
+
+    appended = ledger.append(session, head, [draft for _, draft in to_append], now)
+    for (index, _), done in zip(to_append, appended, strict=True):
+        results[index] = EventResult(
+            index=index,
+            event_id=done.event_id,
+            status=Status.flagged if done.flag_code else Status.accepted,
+            code=done.flag_code,
+            reason=done.flag_reason,
+            position=done.position,
+            item_seq=done.item_seq,
+        )
+    if principal.device is not None:
+        principal.device.last_seen_at = now
+    final = [result for result in results if result is not None]
+    return _summary(final), False
+
+
+def _resolve_codes(
+    index: int, event: EventIn, principal: Principal, settings: Settings, now: datetime
+) -> _Resolved:
+    if event.type not in ALL_EVENT_TYPES:
+        raise _Rejection("unknown_type", f"'{event.type}' is not a Handoff event type")
+    ahead = event.occurred_at - now
+    if ahead > timedelta(seconds=settings.future_reject_seconds):
+        raise _Rejection(
+            "future_timestamp",
+            f"occurred_at is {_humanize(ahead)} in the future; the device clock is wrong",
+        )
+    item = _checked(event.item, ITEM_KINDS, "item")
+    actor = _checked(event.actor, Kind.PERSON, "actor") if event.actor else None
+    counterparty = (
+        _checked(event.counterparty, Kind.PERSON, "counterparty") if event.counterparty else None
+    )
+    if principal.person is not None:
+        if actor is not None and actor != principal.person.badge:
+            raise _Rejection("not_your_badge", "actor must be your own badge when you are logged in")
+        actor = principal.person.badge
+    return _Resolved(index, event, item, actor, counterparty, event.site)
+
+
+def _load_references(
+    session: Session, resolved: Sequence[_Resolved]
+) -> tuple[dict[str, Item], dict[str, Person], dict[str, Site]]:
+    barcodes = {entry.item_barcode for entry in resolved}
+    badges = {b for entry in resolved for b in (entry.actor_badge, entry.counterparty_badge) if b}
+    site_refs = {entry.site_ref for entry in resolved if entry.site_ref}
+    items = {
+        item.barcode: item
+        for item in session.execute(select(Item).where(Item.barcode.in_(barcodes))).scalars()
+    } if barcodes else {}
+    people = {
+        person.badge: person
+        for person in session.execute(select(Person).where(Person.badge.in_(badges))).scalars()
+    } if badges else {}
+    sites: dict[str, Site] = {}
+    if site_refs:
+        for site in session.execute(
+            select(Site).where(Site.barcode.in_(site_refs) | Site.code.in_(site_refs))
+        ).scalars():
+            sites[site.barcode] = site
+            sites[site.code] = site
+    return items, people, sites
+
+
+def _draft(
+    entry: _Resolved,
+    principal: Principal,
+    items: dict[str, Item],
+    people: dict[str, Person],
+    sites: dict[str, Site],
+    settings: Settings,
+    now: datetime,
+) -> ledger.Draft:
+    event = entry.event
+    item = items.get(entry.item_barcode)
+    if item is None:
+        raise _Rejection("unknown_barcode", f"item: no item has the barcode {entry.item_barcode}")
+    party = {}
+    for role, badge in (("actor", entry.actor_badge), ("counterparty", entry.counterparty_badge)):
+        if badge is not None and badge not in people:
+            raise _Rejection("unknown_badge", f"{role}: no person has the badge {badge}")
+        party[role] = people[badge].id if badge else None
+
+    site_id = _site_for(entry, principal, sites)
+    flags: list[tuple[str, str]] = []
+    ahead = event.occurred_at - now
+    if ahead > timedelta(seconds=settings.future_tolerance_seconds):
+        flags.append(("clock_skew", f"the device clock is {_humanize(ahead)} ahead of the server"))
+    if not item.active:
+        flags.append(("inactive_item", f"{item.barcode} is marked inactive"))
+    return ledger.Draft(
+        event_id=event.event_id,
+        item=item,
+        type=event.type,
+        occurred_at=event.occurred_at,
+        actor_id=party["actor"],
+        counterparty_id=party["counterparty"],
+        site_id=site_id,
+        device_id=principal.device.id if principal.device else None,
+        details=event.details,
+        flags=flags,
+    )
+
+
+def _site_for(entry: _Resolved, principal: Principal, sites: dict[str, Site]) -> uuid.UUID | None:
+    site = sites.get(entry.site_ref) if entry.site_ref else None
+    if entry.site_ref and site is None:
+        raise _Rejection("unknown_site", f"site: no site has the code or barcode {entry.site_ref[:40]}")
+    if principal.device is not None:
+        own = principal.device.site_id
+        if site is not None and site.id != own:
+            raise _Rejection(
+                "wrong_site",
+                f"device {principal.device.barcode} may only record events at its own site",
+            )
+        return own
+    if site is not None:
+        return site.id
+    person = principal.person
+    return person.home_site_id if person else None
+
+
+def _duplicate(
+    index: int,
+    event: EventIn,
+    stored: dict[uuid.UUID, ledger.StoredEvent],
+    seen: dict[uuid.UUID, int],
+) -> EventResult:
+    if event.event_id in seen:
+        return EventResult(
+            index=index,
+            event_id=event.event_id,
+            status=Status.duplicate,
+            code="repeated_in_batch",
+            reason=f"same event_id as index {seen[event.event_id]}",
+        )
+    row = stored[event.event_id]
+    same = row.type == event.type and row.occurred_at == event.occurred_at
+    return EventResult(
+        index=index,
+        event_id=event.event_id,
+        status=Status.duplicate,
+        code=None if same else "different_content",
+        reason=None if same else "an event with this event_id but different content is stored",
+        position=row.position,
+        item_seq=row.item_seq,
+    )
+
+
+def _reject_batch(
+    session: Session,
+    principal: Principal,
+    events: Sequence[EventIn],
+    rejections: dict[int, _Rejection],
+    now: datetime,
+) -> IngestResponse:
+    results = []
+    for index, event in enumerate(events):
+        rejection = rejections.get(index)
+        if rejection is None:
+            results.append(EventResult(index=index, event_id=event.event_id, status=Status.not_written,
+                                       reason="not written because another event of the batch was rejected"))
+            continue
+        results.append(EventResult(index=index, event_id=event.event_id, status=Status.rejected,
+                                   code=rejection.code, reason=rejection.reason))
+        session.add(
+            RejectedSubmission(
+                received_at=now,
+                device_id=principal.device.id if principal.device else None,
+                person_id=principal.person.id if principal.person else None,
+                event_id=str(event.event_id),
+                code=rejection.code,
+                reason=rejection.reason,
+                excerpt=_excerpt(event),
+            )
+        )
+    session.flush()
+    return _summary(results)
+
+
+def _summary(results: list[EventResult]) -> IngestResponse:
+    count = lambda status: sum(1 for r in results if r.status == status)  # noqa: E731
+    return IngestResponse(
+        accepted=count(Status.accepted),
+        duplicates=count(Status.duplicate),
+        flagged=count(Status.flagged),
+        rejected=count(Status.rejected),
+        results=results,
+    )
+
+
+def verify_ledger(session: Session, *, projections: bool = True) -> VerifyReport:
+    """Check the hash chain and (optionally) every item's projection."""
+    started = time.perf_counter()
+    report = ledger.verify(session)
+    items_checked, mismatches = ledger.check_projections(session) if projections else (0, [])
+    broken = report.first_broken
+    return VerifyReport(
+        ok=report.ok and not mismatches,
+        events_checked=report.events_checked,
+        head_position=report.head_position,
+        first_broken=BrokenLinkRead(
+            position=broken.position, event_id=broken.event_id, problem=broken.problem
+        ) if broken else None,
+        items_checked=items_checked,
+        projection_mismatches=[
+            ProjectionMismatchRead(barcode=m.barcode, field=m.field, stored=m.stored, rebuilt=m.rebuilt)
+            for m in mismatches
+        ],
+        seconds=round(time.perf_counter() - started, 3),
+    )

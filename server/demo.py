@@ -1,0 +1,334 @@
+"""The demo county: sites, staff, devices, items and one day of custody events.
+
+A county hospital with its regional laboratory, pathology centre and CSSD, and 19
+township health centres 6–40 km around it. Four couriers run a morning collection and an
+afternoon delivery. Every event goes through the same ingest service a device uses, with
+the server clock set a few seconds after each scan, so the data looks as a real day would.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.auth.service import Principal
+from server.config import Settings
+from server.custody.schemas import EventIn
+from server.custody.service import ingest
+from server.devices.schemas import DeviceCreate
+from server.devices.service import create_device
+from server.enums import ItemKind, Role, SiteKind
+from server.errors import Conflict
+from server.items.schemas import ItemCreate
+from server.items.service import register_item
+from server.models import Device, Item, Person, Site
+from server.people.schemas import PersonCreate
+from server.people.service import create_person
+from server.sites.schemas import SiteCreate
+from server.sites.service import create_site
+
+DEMO_PASSWORD = "handoff-demo"
+HOSPITAL = (30.2540, 115.0470)  # a county seat in the hills of central China
+ROAD_FACTOR = 1.35
+SPEED_KMH = 42.0
+
+TOWNSHIPS = [
+    ("城关镇", "Chengguan"), ("新店镇", "Xindian"), ("白沙镇", "Baisha"), ("石桥镇", "Shiqiao"),
+    ("龙泉镇", "Longquan"), ("马坪镇", "Maping"), ("杨集镇", "Yangji"), ("河口镇", "Hekou"),
+    ("双河镇", "Shuanghe"), ("柳林镇", "Liulin"), ("高桥镇", "Gaoqiao"), ("长岭镇", "Changling"),
+    ("青山镇", "Qingshan"), ("黄土镇", "Huangtu"), ("安乐镇", "Anle"), ("太平镇", "Taiping"),
+    ("三合镇", "Sanhe"), ("金山镇", "Jinshan"), ("清水镇", "Qingshui"),
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐"
+GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平"]
+SET_TEMPLATES = [
+    ("清创缝合包", "Debridement and suture set"),
+    ("换药包", "Dressing change set"),
+    ("产包", "Delivery set"),
+    ("口腔器械包", "Dental instrument set"),
+    ("妇科检查包", "Gynaecological examination set"),
+]
+SPECIMENS = [
+    ("routine_blood", "2-8C", "血常规"),
+    ("serum", "2-8C", "生化血清"),
+    ("urine", "2-8C", "尿液"),
+    ("micro_swab", "ambient", "微生物拭子"),
+]
+
+
+@dataclass
+class _Day:
+    """Actions of the demo day, replayed in time order (an action may schedule later ones)."""
+
+    queue: list[tuple[datetime, int, Callable[[], None]]] = field(default_factory=list)
+    counter: int = 0
+
+    def at(self, when: datetime, action: Callable[[], None]) -> None:
+        self.counter += 1
+        heapq.heappush(self.queue, (when, self.counter, action))
+
+    def replay(self, before_each: Callable[[datetime], None]) -> int:
+        done = 0
+        while self.queue:
+            when, _, action = heapq.heappop(self.queue)
+            before_each(when)
+            action()
+            done += 1
+        return done
+
+
+def _km_offset(rng: random.Random, index: int, count: int) -> tuple[float, float, float]:
+    angle = 2 * math.pi * index / count + rng.uniform(-0.12, 0.12)
+    distance = rng.uniform(6.0, 40.0)
+    lat = HOSPITAL[0] + distance * math.cos(angle) / 111.0
+    lon = HOSPITAL[1] + distance * math.sin(angle) / (111.0 * math.cos(math.radians(HOSPITAL[0])))
+    return round(lat, 5), round(lon, 5), angle
+
+
+def travel_minutes(a: Site, b: Site) -> float:
+    """Straight-line distance × road factor at an average speed (the planner's default)."""
+    dlat = (a.latitude - b.latitude) * 111.0
+    dlon = (a.longitude - b.longitude) * 111.0 * math.cos(math.radians(a.latitude))
+    return math.hypot(dlat, dlon) * ROAD_FACTOR / SPEED_KMH * 60
+
+
+def load_demo(
+    session: Session,
+    settings: Settings,
+    *,
+    day: date | None = None,
+    seed: int = 7,
+    force: bool = False,
+    progress: Callable[[str], Any] = print,
+    token_file: Path | None = Path("var/demo-device-tokens.txt"),
+) -> str:
+    """Fill an empty database with the demo county and a day of events; returns a summary."""
+    if not force and session.execute(select(func.count()).select_from(Site)).scalar_one():
+        raise Conflict("the database already holds sites; the demo loads into an empty one")
+    rng = random.Random(seed)
+    zone = settings.zone
+    the_day = day or (datetime.now(zone).date() - timedelta(days=1))
+    setup_time = datetime.combine(the_day, time(6, 0), zone)
+
+    progress("sites …")
+    hospital = create_site(session, None, SiteCreate(
+        code="CH", kind=SiteKind.county_hospital, name_zh="县人民医院", name_en="County People's Hospital",
+        latitude=HOSPITAL[0], longitude=HOSPITAL[1], opens_at=time(0, 0), closes_at=time(23, 59)))
+    centres = {}
+    for code, kind, zh, en, dlat in (
+        ("LAB", SiteKind.laboratory, "区域检验中心", "Regional Laboratory", 0.0006),
+        ("PATH", SiteKind.pathology, "区域病理中心", "Regional Pathology Centre", 0.0009),
+        ("CSSD", SiteKind.cssd, "区域消毒供应中心", "Regional Central Sterile Supply", -0.0007),
+    ):
+        centres[code] = create_site(session, None, SiteCreate(
+            code=code, kind=kind, name_zh=zh, name_en=en, latitude=HOSPITAL[0] + dlat,
+            longitude=HOSPITAL[1] + 0.0004, opens_at=time(7, 0), closes_at=time(21, 0), parent_code="CH"))
+    clinics: list[tuple[Site, float]] = []
+    for index, (zh, en) in enumerate(TOWNSHIPS):
+        lat, lon, angle = _km_offset(rng, index, len(TOWNSHIPS))
+        site = create_site(session, None, SiteCreate(
+            code=f"T{index + 1:02d}", kind=SiteKind.township_clinic, name_zh=f"{zh}卫生院",
+            name_en=f"{en} Township Health Centre", latitude=lat, longitude=lon,
+            opens_at=time(8, 0), closes_at=time(17, 30)))
+        clinics.append((site, angle))
+
+    progress("people and devices …")
+    used_names: set[str] = set()
+
+    def name() -> str:
+        while True:
+            candidate = rng.choice(SURNAMES) + rng.choice(GIVEN)
+            if candidate not in used_names:
+                used_names.add(candidate)
+                return candidate
+
+    def person(role: Role, username: str, site: Site) -> Person:
+        return create_person(session, None, PersonCreate(
+            name=name(), role=role, username=username, password=DEMO_PASSWORD, home_site=site.code))
+
+    person(Role.admin, "admin", hospital)
+    person(Role.dispatcher, "dispatcher", hospital)
+    couriers = [person(Role.courier, f"courier{n}", hospital) for n in range(1, 5)]
+    cssd_staff = [person(Role.cssd_staff, f"cssd{n}", centres["CSSD"]) for n in range(1, 4)]
+    lab_staff = [person(Role.lab_receiver, f"lab{n}", centres["LAB"]) for n in range(1, 3)]
+    path_staff = person(Role.lab_receiver, "path1", centres["PATH"])
+    clinic_staff = {
+        site.code: person(Role.clinic_staff, f"clinic{site.code[1:]}", site) for site, _ in clinics
+    }
+    tokens: list[str] = []
+    devices: dict[str, Device] = {}
+    for site in [centres["CSSD"], centres["LAB"], centres["PATH"], *(s for s, _ in clinics)]:
+        device, token = create_device(
+            session, None, DeviceCreate(name=f"{site.name_zh} 扫码台", site=site.code))
+        devices[site.code] = device
+        tokens.append(f"{site.code}\t{device.barcode}\t{token}")
+
+    progress("items …")
+    boxes: dict[str, list[Item]] = {}
+    sets: dict[str, list[Item]] = {}
+    for site, _ in clinics:
+        boxes[site.code] = [
+            register_item(session, None, ItemCreate(
+                kind=ItemKind.specimen_box, description=f"标本转运箱 {site.code}-{n}",
+                home_site=site.code), setup_time)
+            for n in range(1, 4)
+        ]
+        templates = rng.sample(SET_TEMPLATES, 4)
+        sets[site.code] = [
+            register_item(session, None, ItemCreate(
+                kind=ItemKind.instrument_set, description=f"{zh} {en}", home_site=site.code,
+                attributes={"template": en}), setup_time)
+            for zh, en in templates
+        ]
+
+    progress("a day of events …")
+    demo_day = _Day()
+    minute = lambda hh, mm: datetime.combine(the_day, time(hh, mm), zone)  # noqa: E731
+    pending: dict[str, list[EventIn]] = {}
+
+    def scan(device_site: str, when: datetime, event_type: str, item: Item, actor: Person,
+             counterparty: Person | None = None, **details: Any) -> None:
+        event = EventIn(
+            event_id=uuid.UUID(int=rng.getrandbits(128)), type=event_type, item=item.barcode,
+            actor=actor.badge, counterparty=counterparty.badge if counterparty else None,
+            occurred_at=when, details=details)
+        demo_day.at(when, lambda: pending.setdefault(device_site, []).append(event))
+
+    # Couriers take the clinics in four sectors, each in angular order.
+    ordered = sorted(clinics, key=lambda entry: entry[1] % (2 * math.pi))
+    sectors = [ordered[i::4] for i in range(4)]
+    new_packs: list[tuple[datetime, Item, Site]] = []
+    flagged_demo = False
+    for courier, sector in zip(couriers, sectors, strict=True):
+        sector = sorted(sector, key=lambda entry: entry[1] % (2 * math.pi))
+        clock = minute(8, 20)
+        here: Site = hospital
+        carried_boxes: list[tuple[Item, Site]] = []
+        carried_sets: list[tuple[Item, Site]] = []
+        for site, _ in sector:
+            staff = clinic_staff[site.code]
+            clock += timedelta(minutes=travel_minutes(here, site))
+            here = site
+            sending = boxes[site.code][: rng.randint(1, 3)]
+            for box in sending:
+                kind, temperature_class, zh = rng.choice(SPECIMENS)
+                prepared = minute(7, 30) + timedelta(minutes=rng.randint(0, 50))
+                seal = f"S{rng.randint(100000, 999999)}"
+                scan(site.code, prepared, "prepare", box, staff, specimen_type=kind, count=rng.randint(4, 24),
+                     temperature_class=temperature_class, collected_from=(prepared - timedelta(hours=1)).isoformat())
+                scan(site.code, prepared + timedelta(minutes=4), "seal", box, staff, seal=seal)
+                scan(site.code, clock + timedelta(minutes=2), "pickup", box, courier, staff,
+                     seal=seal, seal_intact=True, temperature_c=round(rng.uniform(3.5, 7.5), 1))
+                carried_boxes.append((box, site))
+            for tray in sets[site.code][: rng.randint(1, 2)]:
+                scan(site.code, minute(7, 45), "return_used", tray, staff, precleaned=True)
+                scan(site.code, clock + timedelta(minutes=4), "collect", tray, courier, staff)
+                carried_sets.append((tray, site))
+            clock += timedelta(minutes=8)
+        clock += timedelta(minutes=travel_minutes(here, hospital))
+        for box, origin in carried_boxes:
+            receiver, centre = (
+                (path_staff, "PATH") if box.barcode[-1] in "05AF" else (rng.choice(lab_staff), "LAB")
+            )
+            if not flagged_demo:
+                # One box is received before the courier's pickup scan reached the server's
+                # order: the demo shows a flagged event next to the normal ones.
+                flagged_demo = True
+                scan(centre, clock + timedelta(minutes=3), "open", box, receiver)
+            scan(centre, clock + timedelta(minutes=5), "receive", box, receiver, courier,
+                 seal_intact=True, temperature_c=round(rng.uniform(3.0, 7.9), 1), count_matches=True)
+            scan(centre, clock + timedelta(minutes=12), "accept", box, receiver)
+            scan(centre, clock + timedelta(minutes=25), "open", box, receiver)
+            back = max(minute(14, 30), clock + timedelta(minutes=40))
+            scan(centre, back, "dispatch", box, receiver, courier)
+            scan(origin.code, back + timedelta(minutes=40 + rng.randint(0, 90)), "deliver", box,
+                 courier, clinic_staff[origin.code])
+        for tray, origin in carried_sets:
+            worker = rng.choice(cssd_staff)
+            start = clock + timedelta(minutes=10)
+            scan("CSSD", start, "receive", tray, worker, courier, count_matches=True)
+            scan("CSSD", start + timedelta(minutes=20), "wash_start", tray, worker, washer="WD-1", program="standard")
+            scan("CSSD", start + timedelta(minutes=75), "wash_pass", tray, worker, a0=3000)
+            scan("CSSD", start + timedelta(minutes=90), "inspect_pass", tray, worker)
+            scan("CSSD", start + timedelta(minutes=100), "pack", tray, worker, packaging="nonwoven")
+            new_packs.append((start + timedelta(minutes=101), tray, origin))
+
+    def make_pack(when: datetime, tray: Item, origin: Site) -> None:
+        packer = rng.choice(cssd_staff)
+        pack = register_item(session, packer, ItemCreate(
+            kind=ItemKind.pack, description=tray.description, home_site=origin.code,
+            attributes={"set": tray.barcode, "packaging": "nonwoven"}), when, device=devices["CSSD"])
+        load = f"L{the_day:%y%m%d}-{1 + (when.hour >= 13)}"
+        for offset, event_type, details in (
+            (15, "load", {"load": load, "sterilizer": "ST-1"}),
+            (20, "sterilize_start", {"load": load, "program": "134C 4min"}),
+            (75, "sterilize_end", {"load": load, "temperature_c": 134.2, "pressure_kpa": 210}),
+            (110, "quarantine", {"load": load, "cooling_min": 35, "wet_pack": False}),
+            (125, "release", {"load": load, "chemical_indicator": "pass"}),
+            (130, "store", {}),
+        ):
+            event = EventIn(event_id=uuid.UUID(int=rng.getrandbits(128)), type=event_type,
+                            item=pack.barcode, actor=packer.badge,
+                            occurred_at=when + timedelta(minutes=offset), details=details)
+            demo_day.at(event.occurred_at, lambda e=event: pending.setdefault("CSSD", []).append(e))
+        courier = couriers[rng.randrange(len(couriers))]
+        dispatched = max(when + timedelta(minutes=140), minute(14, 40))
+        for event_type, at, actor, other, device_site in (
+            ("dispatch", dispatched, packer, courier, "CSSD"),
+            ("deliver", dispatched + timedelta(minutes=30 + rng.randint(0, 80)), courier,
+             clinic_staff[origin.code], origin.code),
+        ):
+            event = EventIn(event_id=uuid.UUID(int=rng.getrandbits(128)), type=event_type,
+                            item=pack.barcode, actor=actor.badge, counterparty=other.badge,
+                            occurred_at=at, details={})
+            demo_day.at(at, lambda e=event, s=device_site: pending.setdefault(s, []).append(e))
+
+    for when, tray, origin in new_packs:
+        demo_day.at(when, lambda w=when, t=tray, o=origin: make_pack(w, t, o))
+
+    def flush(now: datetime) -> int:
+        stored = 0
+        for site_code, events in pending.items():
+            if events:
+                response, rejected = ingest(
+                    session, Principal(device=devices[site_code]), events, settings, now)
+                if rejected:
+                    raise RuntimeError(f"demo events were rejected: {response.results}")
+                stored += len(events)
+        pending.clear()
+        return stored
+
+    total, last_hour = 0, -1
+
+    def before_each(when: datetime) -> None:
+        nonlocal total, last_hour
+        if any(events and events[-1].occurred_at < when for events in pending.values()):
+            total += flush(when + timedelta(seconds=20))
+        if when.hour != last_hour:
+            last_hour = when.hour
+            progress(f"  {when:%H:00} — {total} scans stored so far")
+
+    demo_day.replay(before_each)
+    total += flush(datetime.combine(the_day, time(23, 0), zone))
+
+    if token_file is not None:
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.write_text("site\tdevice\ttoken\n" + "\n".join(tokens) + "\n")
+        token_file.chmod(0o600)
+    items = session.execute(select(func.count()).select_from(Item)).scalar_one()
+    return (
+        f"demo county loaded for {the_day}: {3 + 1 + len(clinics)} sites, "
+        f"{len(used_names)} people, {len(devices)} devices, {items} items, {total} scans; "
+        f"log in as admin / {DEMO_PASSWORD}"
+        + (f"; device tokens in {token_file}" if token_file else "")
+    )

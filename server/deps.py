@@ -1,0 +1,97 @@
+"""Annotated dependencies that keep routers thin: session, settings, caller, roles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session
+
+from server.auth.service import Principal, authenticate
+from server.config import Settings
+from server.enums import Role
+from server.errors import NotAuthenticated, NotPermitted
+from server.models import Person, utc_now
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the handler returns, else rolled back."""
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def get_now() -> datetime:
+    return utc_now()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+SessionDep = Annotated[Session, Depends(get_session)]
+NowDep = Annotated[datetime, Depends(get_now)]
+
+_bearer = HTTPBearer(auto_error=False, description="A person's login token or a device token")
+
+
+def get_principal(
+    session: SessionDep,
+    now: NowDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise NotAuthenticated("missing bearer token (Authorization: Bearer <token>)")
+    return authenticate(session, credentials.credentials, now)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+
+
+def require_person(*roles: Role) -> Callable[[Principal], Person]:
+    """A dependency that admits a logged-in person with one of ``roles`` (admin always)."""
+    allowed = frozenset(roles) | {Role.admin}
+
+    def dependency(principal: CurrentPrincipal) -> Person:
+        if principal.person is None:
+            raise NotPermitted("this action needs a person's login, not a device token")
+        if roles and principal.person.role not in allowed:
+            names = ", ".join(sorted(role.value for role in allowed))
+            raise NotPermitted(f"role {principal.person.role} may not do this (needs: {names})")
+        return principal.person
+
+    return dependency
+
+
+def allow(*roles: Role, devices: bool = False) -> Callable[[Principal], Principal]:
+    """A dependency that admits people with ``roles`` (admin always) and, if asked, devices."""
+    allowed = frozenset(roles) | {Role.admin}
+
+    def dependency(principal: CurrentPrincipal) -> Principal:
+        if principal.device is not None:
+            if devices:
+                return principal
+            raise NotPermitted("devices may not do this")
+        assert principal.person is not None
+        if roles and principal.person.role not in allowed:
+            names = ", ".join(sorted(role.value for role in allowed))
+            raise NotPermitted(f"role {principal.person.role} may not do this (needs: {names})")
+        return principal
+
+    return dependency
+
+
+AdminUser = Annotated[Person, Depends(require_person(Role.admin))]
+AnyPerson = Annotated[Person, Depends(require_person())]
+Reader = Annotated[Principal, Depends(allow(*Role, devices=True))]

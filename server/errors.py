@@ -1,0 +1,120 @@
+"""Domain errors carry their HTTP status; one set of handlers renders them as JSON.
+
+The body is always ``{"error": <ClassName>, "detail": <sentence>}`` (plus ``errors`` or
+``results`` where a list helps). 422 is kept for payloads that fail validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class HandoffError(Exception):
+    status_code = 400
+
+    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra or {}
+
+
+class BadRequest(HandoffError):
+    status_code = 400
+
+
+class NotAuthenticated(HandoffError):
+    status_code = 401
+
+
+class NotPermitted(HandoffError):
+    status_code = 403
+
+
+class NotFound(HandoffError):
+    status_code = 404
+
+
+class UnknownBarcode(NotFound):
+    pass
+
+
+class Conflict(HandoffError):
+    status_code = 409
+
+
+class PayloadTooLarge(HandoffError):
+    status_code = 413
+
+
+class Unprocessable(HandoffError):
+    status_code = 422
+
+
+class BatchRejected(Unprocessable):
+    """At least one event of a batch cannot be stored; nothing of the batch was written."""
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: str
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: the documented error bodies."""
+    return {status: {"model": ErrorBody} for status in statuses}
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _describe_validation(errors: list[dict[str, Any]]) -> tuple[str, list[dict[str, Any]]]:
+    listed = []
+    for error in errors[:50]:
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        listed.append({"loc": location or "body", "msg": _short(error.get("msg", ""), 200)})
+    if any(error.get("type") == "json_invalid" for error in errors):
+        return "the request body is not valid JSON", listed
+    first = listed[0] if listed else {"loc": "body", "msg": "invalid"}
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{first['loc']}: {first['msg']}{more}", listed
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(HandoffError)
+    async def _domain(_: Request, exc: HandoffError) -> JSONResponse:
+        body = {"error": type(exc).__name__, "detail": exc.detail, **exc.extra}
+        return JSONResponse(body, status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        detail, listed = _describe_validation(errors)
+        status = 400 if detail == "the request body is not valid JSON" else 422
+        return JSONResponse(
+            {"error": "ValidationError", "detail": detail, "errors": listed}, status_code=status
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": "HTTPError", "detail": _short(exc.detail, 300)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_down(_: Request, exc: OperationalError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "ServiceUnavailable", "detail": "the database is unavailable; retry later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )

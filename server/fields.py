@@ -1,0 +1,50 @@
+"""Constrained field types shared by the API schemas."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, Field, StringConstraints
+
+
+def refuse_nul(value: str) -> str:
+    # PostgreSQL cannot store NUL in text; refuse it up front with a clear message.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+def _json_without_nul(value: Any, depth: int = 0) -> Any:
+    if depth > 8:
+        raise ValueError("is nested too deeply (at most 8 levels)")
+    if isinstance(value, str):
+        refuse_nul(value)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            refuse_nul(key)
+            _json_without_nul(inner, depth + 1)
+    elif isinstance(value, list):
+        for inner in value:
+            _json_without_nul(inner, depth + 1)
+    return value
+
+
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, strip_whitespace=True),
+    AfterValidator(refuse_nul),
+]
+ShortText = Annotated[
+    str, StringConstraints(max_length=64, strip_whitespace=True), AfterValidator(refuse_nul)
+]
+Code = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[A-Za-z0-9_.-]+$")]
+BarcodeText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64),
+    AfterValidator(refuse_nul),
+    Field(description="A scanned code (an internal Handoff ID, e.g. BX…)"),
+]
+Password = Annotated[
+    str, StringConstraints(min_length=8, max_length=200), AfterValidator(refuse_nul)
+]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_json_without_nul)]

@@ -1,0 +1,182 @@
+"""Registering items and reading their state and custody chain."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, aliased
+
+from labels.identity import new_id
+from server import audit
+from server.custody import ledger
+from server.custody.chain import event_hash
+from server.custody.lifecycle import LIFECYCLES, REGISTERED
+from server.enums import ItemKind
+from server.errors import Conflict, Unprocessable
+from server.items.schemas import (
+    CustodyChain,
+    CustodyEventRead,
+    ItemCreate,
+    ItemRead,
+    ItemUpdate,
+    PartyRead,
+    SiteRef,
+)
+from server.lookup import checked_id, site_by_ref
+from server.models import CustodyEvent, Device, Item, Person, Site
+
+
+def register_item(
+    session: Session,
+    actor: Person | None,
+    data: ItemCreate,
+    now: datetime,
+    *,
+    device: Device | None = None,
+) -> Item:
+    """Create an item and append its 'registered' event in the same unit of work."""
+    if data.barcode:
+        barcode = checked_id(data.barcode, data.kind.id_kind)
+        if session.execute(select(Item.id).where(Item.barcode == barcode)).first():
+            raise Conflict(f"{barcode} is already registered")
+    else:
+        barcode = new_id(data.kind.id_kind)
+    home = site_by_ref(session, data.home_site) if data.home_site else None
+    item = Item(
+        barcode=barcode,
+        kind=data.kind,
+        description=data.description,
+        home_site_id=home.id if home else None,
+        attributes=data.attributes,
+        state=LIFECYCLES[data.kind].initial,
+        last_seq=0,
+        open_flags=0,
+    )
+    session.add(item)
+    session.flush()
+    head = ledger.lock_head(session)
+    ledger.append(
+        session,
+        head,
+        [
+            ledger.Draft(
+                event_id=uuid.uuid4(),
+                item=item,
+                type=REGISTERED,
+                occurred_at=now,
+                actor_id=actor.id if actor else None,
+                site_id=home.id if home else None,
+                device_id=device.id if device else None,
+                details={"description": data.description} if data.description else {},
+            )
+        ],
+        now,
+    )
+    session.refresh(item)
+    return item
+
+
+def update_item(session: Session, actor: Person | None, item: Item, data: ItemUpdate) -> Item:
+    """Change what an item is called or owned by; its state only moves through the ledger."""
+    for name, value in data.model_dump(exclude_unset=True).items():
+        if name == "home_site":
+            item.home_site_id = site_by_ref(session, value).id if value else None
+        elif value is None:
+            raise Unprocessable(f"{name} cannot be empty")
+        else:
+            setattr(item, name, value)
+    session.flush()
+    audit.record(
+        session, actor, "item.update", "item", item.barcode,
+        data.model_dump(mode="json", exclude_unset=True),
+    )
+    return item
+
+
+def list_items(
+    session: Session,
+    kind: ItemKind | None,
+    state: str | None,
+    site: Site | None,
+    limit: int,
+    offset: int,
+) -> Sequence[Item]:
+    query = select(Item).order_by(Item.barcode).limit(limit).offset(offset)
+    if kind is not None:
+        query = query.where(Item.kind == kind)
+    if state is not None:
+        query = query.where(Item.state == state)
+    if site is not None:
+        query = query.where(Item.current_site_id == site.id)
+    return session.execute(query).scalars().all()
+
+
+def _site_ref(site: Site | None) -> SiteRef | None:
+    return SiteRef(code=site.code, name_zh=site.name_zh, name_en=site.name_en) if site else None
+
+
+def _party(person: Person | None) -> PartyRead | None:
+    return PartyRead(badge=person.badge, name=person.name, role=person.role) if person else None
+
+
+def describe_item(session: Session, item: Item) -> ItemRead:
+    get_site = lambda site_id: session.get(Site, site_id) if site_id else None  # noqa: E731
+    return ItemRead(
+        barcode=item.barcode,
+        kind=item.kind,
+        description=item.description,
+        home_site=_site_ref(get_site(item.home_site_id)),
+        attributes=item.attributes,
+        active=item.active,
+        state=item.state,
+        state_label=LIFECYCLES[item.kind].labels_en.get(item.state, item.state),
+        last_seq=item.last_seq,
+        last_event_at=item.last_event_at,
+        current_site=_site_ref(get_site(item.current_site_id)),
+        holder=_party(session.get(Person, item.holder_id) if item.holder_id else None),
+        open_flags=item.open_flags,
+    )
+
+
+def custody_chain(session: Session, item: Item) -> CustodyChain:
+    """The item's events in order, each with its hashes and whether it still matches them."""
+    actor, counterparty = aliased(Person), aliased(Person)
+    rows = session.execute(
+        select(CustodyEvent, actor, counterparty, Site, Device.barcode)
+        .outerjoin(actor, actor.id == CustodyEvent.actor_id)
+        .outerjoin(counterparty, counterparty.id == CustodyEvent.counterparty_id)
+        .outerjoin(Site, Site.id == CustodyEvent.site_id)
+        .outerjoin(Device, Device.id == CustodyEvent.device_id)
+        .where(CustodyEvent.item_id == item.id)
+        .order_by(CustodyEvent.item_seq)
+    ).all()
+    events = []
+    for event, actor_row, counterparty_row, site, device_barcode in rows:
+        hash_ok = event_hash(ledger.chained_fields(event), event.prev_hash) == event.hash
+        events.append(
+            CustodyEventRead(
+                position=event.position,
+                event_id=event.event_id,
+                item_seq=event.item_seq,
+                type=event.type,
+                actor=_party(actor_row),
+                counterparty=_party(counterparty_row),
+                site=_site_ref(site),
+                device=device_barcode,
+                occurred_at=event.occurred_at,
+                received_at=event.received_at,
+                details=event.details,
+                flag_code=event.flag_code,
+                flag_reason=event.flag_reason,
+                prev_hash=event.prev_hash,
+                hash=event.hash,
+                hash_ok=hash_ok,
+            )
+        )
+    intact = all(event.hash_ok for event in events) and [e.item_seq for e in events] == list(
+        range(1, item.last_seq + 1)
+    )
+    return CustodyChain(item=describe_item(session, item), events=events, intact=intact)

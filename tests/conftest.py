@@ -1,0 +1,239 @@
+"""Shared fixtures: every database test runs on SQLite and on PostgreSQL.
+
+Each backend gets a migrated template once per worker; each test gets a fresh copy of
+it (a file copy for SQLite, ``CREATE DATABASE … TEMPLATE`` for PostgreSQL) that is
+dropped afterwards. On CI (``CI=true``) an unreachable PostgreSQL fails the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from server.config import Environment, Settings
+from server.migrate import upgrade
+
+PG_ADMIN_URL = os.environ.get(
+    "HANDOFF_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+def _pg_admin() -> psycopg.Connection:
+    url = make_url(PG_ADMIN_URL)
+    return psycopg.connect(
+        host=url.host,
+        port=url.port or 5432,
+        user=url.username,
+        dbname=url.database,
+        password=url.password,
+        autocommit=True,
+        connect_timeout=5,
+    )
+
+
+def _pg_url(name: str) -> str:
+    return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" in metafunc.fixturenames:
+        backends = ["sqlite", "postgresql"]
+        if metafunc.definition.get_closest_marker("postgres"):
+            backends = ["postgresql"]
+        metafunc.parametrize("backend", backends, scope="session")
+
+
+class _Templates:
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.sqlite: Path | None = None
+        self.pg: str | None = None
+        self.pg_error: str | None = None
+
+    def sqlite_template(self) -> Path:
+        if self.sqlite is None:
+            path = self.tmp / "template.db"
+            upgrade(f"sqlite:///{path}")
+            self.sqlite = path
+        return self.sqlite
+
+    def pg_template(self) -> str:
+        if self.pg is None and self.pg_error is None:
+            name = f"handoff_tpl_{RUN_ID}_{os.getpid()}"
+            try:
+                with _pg_admin() as admin:
+                    admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                    admin.execute(f'CREATE DATABASE "{name}"')
+            except psycopg.OperationalError as error:
+                self.pg_error = str(error).strip().splitlines()[0]
+            else:
+                upgrade(_pg_url(name))
+                self.pg = name
+        if self.pg is None:
+            message = f"PostgreSQL unreachable at {PG_ADMIN_URL}: {self.pg_error}"
+            if ON_CI:
+                pytest.fail(message + " (mandatory on CI)")
+            pytest.skip(message)
+        return self.pg
+
+    def drop(self) -> None:
+        if self.pg:
+            with _pg_admin() as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{self.pg}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Templates]:
+    holder = _Templates(tmp_path_factory.mktemp("db"))
+    yield holder
+    holder.drop()
+
+
+@pytest.fixture
+def database_url(backend: str, templates: _Templates, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for this test only."""
+    if backend == "sqlite":
+        path = tmp_path / "handoff.db"
+        shutil.copy(templates.sqlite_template(), path)
+        yield f"sqlite:///{path}"
+        return
+    template = templates.pg_template()
+    name = f"handoff_t_{RUN_ID}_{uuid.uuid4().hex[:10]}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        with _pg_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        environment=Environment.test,
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-0123456789",
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+# --- a small county to test against -------------------------------------------------
+
+from datetime import time  # noqa: E402
+
+from fastapi.testclient import TestClient  # noqa: E402
+from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
+
+from server.app import create_app  # noqa: E402
+from server.db import build_engine, build_sessionmaker, session_scope  # noqa: E402
+from server.devices.schemas import DeviceCreate  # noqa: E402
+from server.devices.service import create_device  # noqa: E402
+from server.enums import ItemKind, Role, SiteKind  # noqa: E402
+from server.items.schemas import ItemCreate  # noqa: E402
+from server.items.service import register_item  # noqa: E402
+from server.models import utc_now  # noqa: E402
+from server.people.schemas import PersonCreate  # noqa: E402
+from server.people.service import create_person  # noqa: E402
+from server.sites.schemas import SiteCreate  # noqa: E402
+from server.sites.service import create_site  # noqa: E402
+from tests.support.helpers import PASSWORD, World  # noqa: E402
+
+
+@pytest.fixture
+def session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = build_engine(settings.database_url)
+    yield build_sessionmaker(engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def world(session_factory: sessionmaker[Session]) -> World:
+    built = World()
+    now = utc_now()
+    with session_scope(session_factory) as session:
+        for code, kind in (
+            ("CH", SiteKind.county_hospital),
+            ("LAB", SiteKind.laboratory),
+            ("CSSD", SiteKind.cssd),
+            ("T01", SiteKind.township_clinic),
+            ("T02", SiteKind.township_clinic),
+        ):
+            site = create_site(
+                session,
+                None,
+                SiteCreate(
+                    code=code,
+                    kind=kind,
+                    name_zh=f"{code} 站点",
+                    name_en=f"Site {code}",
+                    latitude=30.25,
+                    longitude=115.05,
+                    opens_at=time(8),
+                    closes_at=time(17),
+                ),
+            )
+            built.sites[code] = site.barcode
+        homes = {
+            Role.admin: "CH",
+            Role.dispatcher: "CH",
+            Role.courier: "CH",
+            Role.cssd_staff: "CSSD",
+            Role.lab_receiver: "LAB",
+            Role.clinic_staff: "T01",
+        }
+        for role, home in homes.items():
+            person = create_person(
+                session,
+                None,
+                PersonCreate(
+                    name=f"{role.value} person",
+                    role=role,
+                    username=role.value,
+                    password=PASSWORD,
+                    home_site=home,
+                ),
+            )
+            built.badges[role.value] = person.badge
+        second = create_person(
+            session,
+            None,
+            PersonCreate(
+                name="second courier",
+                role=Role.courier,
+                username="courier2",
+                password=PASSWORD,
+                home_site="CH",
+            ),
+        )
+        built.badges["courier2"] = second.badge
+        for code in ("T01", "LAB", "CSSD"):
+            device, token = create_device(
+                session, None, DeviceCreate(name=f"{code} bench", site=code)
+            )
+            built.device_tokens[code] = token
+            built.devices[code] = device.barcode
+
+        def register(kind: ItemKind) -> str:
+            return register_item(session, None, ItemCreate(kind=kind, home_site="T01"), now).barcode
+
+        built.box = register(ItemKind.specimen_box)
+        built.box2 = register(ItemKind.specimen_box)
+        built.tray = register(ItemKind.instrument_set)
+        built.pack = register(ItemKind.pack)
+    return built
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client

@@ -1,0 +1,58 @@
+"""Helpers for tests: the test county's shape, logging in, making scans."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from fastapi.testclient import TestClient
+
+from server.models import utc_now
+
+PASSWORD = "password-123"
+
+
+@dataclass
+class World:
+    """Barcodes and credentials of the test county (see ``world``)."""
+
+    sites: dict[str, str] = field(default_factory=dict)  # code -> barcode
+    badges: dict[str, str] = field(default_factory=dict)  # username -> badge
+    device_tokens: dict[str, str] = field(default_factory=dict)  # site code -> token
+    devices: dict[str, str] = field(default_factory=dict)  # site code -> device barcode
+    box: str = ""
+    box2: str = ""
+    tray: str = ""
+    pack: str = ""
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def device_auth(world: World, site: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {world.device_tokens[site]}"}
+
+
+def scan(
+    event_type: str,
+    item: str,
+    *,
+    actor: str | None = None,
+    counterparty: str | None = None,
+    at: datetime | None = None,
+    **details: object,
+) -> dict[str, object]:
+    """One event as a device would send it."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "type": event_type,
+        "item": item,
+        "actor": actor,
+        "counterparty": counterparty,
+        "occurred_at": (at or utc_now()).isoformat(),
+        "details": details,
+    }

@@ -1,0 +1,55 @@
+"""Pages served by the server: the landing page and the vendored API docs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from server.models import CustodyEvent, Device, Item, Person, Site
+
+HERE = Path(__file__).parent
+STATIC_DIR = HERE / "static"
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+
+def _counts(session: Session) -> dict[str, int]:
+    return {
+        name: session.execute(select(func.count()).select_from(model)).scalar_one()
+        for name, model in (
+            ("sites", Site),
+            ("people", Person),
+            ("devices", Device),
+            ("items", Item),
+            ("events", CustodyEvent),
+        )
+    }
+
+
+@router.get("/", response_class=HTMLResponse)
+def landing(request: Request) -> HTMLResponse:
+    with request.app.state.sessionmaker() as session:
+        counts = _counts(session)
+    settings = request.app.state.settings
+    return templates.TemplateResponse(
+        request,
+        "index.html",
+        {"counts": counts, "environment": settings.environment, "database": request.app.state.database_label},
+    )
+
+
+@router.get("/docs", response_class=HTMLResponse)
+def api_docs() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="Handoff API",
+        swagger_js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
+        swagger_css_url="/static/vendor/swagger-ui/swagger-ui.css",
+        swagger_favicon_url="/static/vendor/swagger-ui/favicon-32x32.png",
+    )
