@@ -150,10 +150,10 @@ def test_megabyte_input_gives_short_reason() -> None:
     [
         ("", "empty"),
         ("BX1234", "bad_length"),
-        (" BX12345678", "bad_length"),  # no whitespace stripping: 12 characters
+        (" BX123456789", "bad_length"),  # no whitespace stripping: 12 characters
         ("bx12345678a", "bad_character"),  # no case folding
         ("BX1234567O8", "bad_character"),
-        ("BX12345\x1d78", "bad_character"),
+        ("BX12345\x1d789", "bad_character"),
         ("QQ12345678X", "unknown_prefix"),
         ("QQ1234567#X", "bad_character"),  # characters are checked before the prefix
     ],

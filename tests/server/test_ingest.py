@@ -1,0 +1,235 @@
+"""Batch ingest through POST /api/v1/events, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from labels.identity import Kind, make_id
+from server.models import CustodyEvent, RejectedSubmission, utc_now
+from tests.support.helpers import World, device_auth, login, scan
+
+
+def _events(session_factory: sessionmaker[Session]) -> int:
+    with session_factory() as session:
+        return session.execute(select(func.count()).select_from(CustodyEvent)).scalar_one()
+
+
+def _post(client: TestClient, world: World, site: str, *events: dict[str, object]):
+    return client.post("/api/v1/events", json={"events": list(events)}, headers=device_auth(world, site))
+
+
+def _flip_check(code: str) -> str:
+    last = "0" if code[-1] != "0" else "1"
+    return code[:-1] + last
+
+
+class TestAccepted:
+    def test_a_handoff_moves_state_and_holder(self, client: TestClient, world: World) -> None:
+        staff, courier = world.badges["clinic_staff"], world.badges["courier"]
+        response = _post(
+            client, world, "T01",
+            scan("prepare", world.box, actor=staff, count=6),
+            scan("seal", world.box, actor=staff, seal="S123456"),
+            scan("pickup", world.box, actor=courier, counterparty=staff, seal_intact=True),
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [r["status"] for r in body["results"]] == ["accepted"] * 3
+        assert body["accepted"] == 3
+        headers = login(client, "dispatcher")
+        item = client.get(f"/api/v1/items/{world.box}", headers=headers).json()
+        assert item["state"] == "in_transit"
+        assert item["holder"]["badge"] == courier
+        assert item["current_site"]["code"] == "T01"
+        assert item["last_seq"] == 4  # registered + three scans
+
+    def test_custody_chain_lists_events_in_order_with_hashes(
+        self, client: TestClient, world: World
+    ) -> None:
+        staff = world.badges["clinic_staff"]
+        _post(client, world, "T01", scan("prepare", world.box, actor=staff))
+        chain = client.get(
+            f"/api/v1/items/{world.box}/custody", headers=login(client, "courier")
+        ).json()
+        assert [e["type"] for e in chain["events"]] == ["registered", "prepare"]
+        assert [e["item_seq"] for e in chain["events"]] == [1, 2]
+        assert all(e["hash_ok"] for e in chain["events"]) and chain["intact"]
+        assert chain["events"][1]["device"] == world.devices["T01"]
+        assert chain["events"][1]["actor"]["badge"] == staff
+
+
+class TestFlagged:
+    def test_out_of_sequence_is_stored_and_flagged_with_a_reason(
+        self, client: TestClient, world: World, session_factory: sessionmaker[Session]
+    ) -> None:
+        before = _events(session_factory)
+        response = _post(client, world, "LAB", scan("open", world.box, actor=world.badges["lab_receiver"]))
+        assert response.status_code == 200
+        result = response.json()["results"][0]
+        assert result["status"] == "flagged"
+        assert result["code"] == "out_of_sequence"
+        assert "cannot be 'open'" in result["reason"] and "expected: " in result["reason"]
+        assert _events(session_factory) == before + 1
+        item = client.get(f"/api/v1/items/{world.box}", headers=login(client, "admin")).json()
+        assert item["state"] == "available"  # a flagged event does not move the lifecycle
+        assert item["open_flags"] == 1
+        assert item["current_site"]["code"] == "LAB"  # but it does say where the box was seen
+
+    def test_small_clock_skew_is_flagged_not_refused(self, client: TestClient, world: World) -> None:
+        ahead = utc_now() + timedelta(hours=2)
+        response = _post(client, world, "T01", scan("prepare", world.box, at=ahead))
+        result = response.json()["results"][0]
+        assert response.status_code == 200
+        assert result["status"] == "flagged" and result["code"] == "clock_skew"
+        assert "ahead" in result["reason"]
+
+
+class TestIdempotency:
+    def test_the_same_batch_twice_is_stored_once(
+        self, client: TestClient, world: World, session_factory: sessionmaker[Session]
+    ) -> None:
+        staff = world.badges["clinic_staff"]
+        batch = [scan("prepare", world.box, actor=staff), scan("seal", world.box, actor=staff)]
+        first = _post(client, world, "T01", *batch).json()
+        before = _events(session_factory)
+        second = _post(client, world, "T01", *batch).json()
+        assert [r["status"] for r in first["results"]] == ["accepted", "accepted"]
+        assert [r["status"] for r in second["results"]] == ["duplicate", "duplicate"]
+        assert [r["position"] for r in second["results"]] == [r["position"] for r in first["results"]]
+        assert second["duplicates"] == 2 and second["accepted"] == 0
+        assert _events(session_factory) == before
+
+    def test_a_repeat_inside_one_batch_is_a_duplicate(self, client: TestClient, world: World) -> None:
+        event = scan("prepare", world.box)
+        body = _post(client, world, "T01", event, event).json()
+        assert [r["status"] for r in body["results"]] == ["accepted", "duplicate"]
+        assert body["results"][1]["code"] == "repeated_in_batch"
+
+    def test_reused_event_id_with_other_content_is_reported(self, client: TestClient, world: World) -> None:
+        event = scan("prepare", world.box)
+        _post(client, world, "T01", event)
+        changed = {**event, "type": "seal"}
+        result = _post(client, world, "T01", changed).json()["results"][0]
+        assert result["status"] == "duplicate" and result["code"] == "different_content"
+
+
+class TestRejected:
+    def _assert_nothing_written(
+        self, response, session_factory: sessionmaker[Session], before: int, code: str
+    ) -> dict:
+        assert response.status_code == 422, response.text
+        body = response.json()
+        assert body["error"] == "BatchRejected"
+        statuses = [r["status"] for r in body["results"]]
+        assert "rejected" in statuses
+        assert set(statuses) <= {"rejected", "not_written"}
+        rejected = [r for r in body["results"] if r["status"] == "rejected"]
+        assert rejected[0]["code"] == code
+        assert rejected[0]["reason"]
+        assert _events(session_factory) == before
+        with session_factory() as session:
+            kept = session.execute(select(RejectedSubmission)).scalars().all()
+        assert [k.code for k in kept] == [r["code"] for r in rejected]
+        return body
+
+    def test_wrong_check_character(
+        self, client: TestClient, world: World, session_factory: sessionmaker[Session]
+    ) -> None:
+        before = _events(session_factory)
+        response = _post(client, world, "T01", scan("prepare", world.box2), scan("prepare", _flip_check(world.box)))
+        body = self._assert_nothing_written(response, session_factory, before, "bad_check")
+        assert body["results"][0]["status"] == "not_written"
+        assert "check character" in body["results"][1]["reason"]
+
+    def test_unknown_barcode(
+        self, client: TestClient, world: World, session_factory: sessionmaker[Session]
+    ) -> None:
+        before = _events(session_factory)
+        unknown = make_id(Kind.SPECIMEN_BOX, "ZZZZZZZZ")
+        response = _post(client, world, "T01", scan("prepare", unknown))
+        body = self._assert_nothing_written(response, session_factory, before, "unknown_barcode")
+        assert unknown in body["detail"]
+
+    def test_wrong_kind_badge_where_an_item_is_expected(
+        self, client: TestClient, world: World, session_factory: sessionmaker[Session]
+    ) -> None:
+        before = _events(session_factory)
+        response = _post(client, world, "T01", scan("prepare", world.badges["courier"]))
+        self._assert_nothing_written(response, session_factory, before, "wrong_kind")
+
+    def test_timestamp_far_in_the_future(
+        self, client: TestClient, world: World, session_factory: sessionmaker[Session]
+    ) -> None:
+        before = _events(session_factory)
+        response = _post(client, world, "T01", scan("prepare", world.box, at=utc_now() + timedelta(days=3)))
+        body = self._assert_nothing_written(response, session_factory, before, "future_timestamp")
+        assert "in the future" in body["detail"]
+
+    def test_a_device_cannot_write_for_another_site(
+        self, client: TestClient, world: World, session_factory: sessionmaker[Session]
+    ) -> None:
+        before = _events(session_factory)
+        event = {**scan("prepare", world.box), "site": "LAB"}
+        response = _post(client, world, "T01", event)
+        self._assert_nothing_written(response, session_factory, before, "wrong_site")
+
+    def test_unknown_event_type(
+        self, client: TestClient, world: World, session_factory: sessionmaker[Session]
+    ) -> None:
+        before = _events(session_factory)
+        response = _post(client, world, "T01", scan("teleport", world.box))
+        self._assert_nothing_written(response, session_factory, before, "unknown_type")
+
+
+class TestBadRequests:
+    def test_malformed_json(self, client: TestClient, world: World, session_factory) -> None:
+        before = _events(session_factory)
+        response = client.post(
+            "/api/v1/events", content=b'{"events": [', headers={**device_auth(world, "T01"), "content-type": "application/json"}
+        )
+        assert response.status_code == 400
+        assert response.json()["detail"] == "the request body is not valid JSON"
+        assert _events(session_factory) == before
+
+    def test_batch_over_the_limit(self, client: TestClient, world: World, session_factory, settings) -> None:
+        before = _events(session_factory)
+        events = [scan("note", world.box) for _ in range(settings.ingest_batch_limit + 1)]
+        response = _post(client, world, "T01", *events)
+        assert response.status_code == 413
+        assert str(settings.ingest_batch_limit) in response.json()["detail"]
+        assert _events(session_factory) == before
+
+    def test_megabyte_strings(self, client: TestClient, world: World, session_factory) -> None:
+        before = _events(session_factory)
+        huge = "X" * 1_000_000
+        for event in (scan("prepare", huge), {**scan("prepare", world.box), "type": huge}):
+            response = _post(client, world, "T01", event)
+            assert response.status_code == 422
+            body = response.json()
+            assert body["error"] == "ValidationError"
+            assert len(response.content) < 10_000  # the answer does not echo the megabyte
+        assert _events(session_factory) == before
+
+    def test_body_over_the_size_limit(self, client: TestClient, world: World, settings) -> None:
+        body = json.dumps({"events": [scan("note", world.box, pad="Y" * (settings.max_body_bytes + 10))]})
+        response = client.post(
+            "/api/v1/events", content=body.encode(), headers={**device_auth(world, "T01"), "content-type": "application/json"}
+        )
+        assert response.status_code == 413
+        assert response.json()["error"] == "PayloadTooLarge"
+
+    def test_nul_characters_are_refused(self, client: TestClient, world: World) -> None:
+        response = _post(client, world, "T01", scan("note", world.box, text="a\x00b"))
+        assert response.status_code == 422
+        assert "NUL" in response.json()["detail"]
+
+    def test_naive_timestamp_is_refused(self, client: TestClient, world: World) -> None:
+        event = {**scan("note", world.box), "occurred_at": "2026-11-22T08:00:00"}
+        response = _post(client, world, "T01", event)
+        assert response.status_code == 422
+        assert "occurred_at" in response.json()["detail"]
