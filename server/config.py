@@ -56,7 +56,10 @@ class Settings(BaseSettings):
             )
         if self.environment == Environment.production and len(self.secret_key) < 32:
             raise ValueError("HANDOFF_SECRET_KEY must be at least 32 characters in production")
-        ZoneInfo(self.timezone)  # raises on an unknown zone
+        try:
+            ZoneInfo(self.timezone)
+        except (KeyError, ValueError):
+            raise ValueError(f"HANDOFF_TIMEZONE {self.timezone!r} is not a known time zone") from None
         if self.future_reject_seconds < self.future_tolerance_seconds:
             raise ValueError("future_reject_seconds must be >= future_tolerance_seconds")
         return self

@@ -156,6 +156,19 @@ def session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _hash_the_test_password_once() -> Iterator[None]:
+    """Argon2 costs ~0.1 s a hash; the test county's people share one real hash."""
+    import server.people.service as people_service
+    from server.auth.secrets import hash_password
+
+    known = hash_password(PASSWORD)
+    real = people_service.hash_password
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(people_service, "hash_password", lambda pw: known if pw == PASSWORD else real(pw))
+        yield
+
+
 @pytest.fixture
 def world(session_factory: sessionmaker[Session]) -> World:
     built = World()

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from server.enums import ItemKind
+from server.enums import ItemKind, Role
 
 # Events that record a fact without moving an item through its lifecycle; valid in any
 # state. "registered" is the first event of every item and only valid as the first.
@@ -261,3 +261,39 @@ def fold(kind: ItemKind, event_types: Iterable[str]) -> str | None:
 # party (counterparty). Events not listed leave the holder unchanged.
 ACTOR_TAKES = frozenset({"pickup", "collect", "receive"})
 COUNTERPARTY_TAKES = frozenset({"handoff", "deliver", "dispatch"})
+
+
+_CLINIC, _COURIER, _LAB, _CSSD, _DISPATCH = (
+    Role.clinic_staff,
+    Role.courier,
+    Role.lab_receiver,
+    Role.cssd_staff,
+    Role.dispatcher,
+)
+_CSSD_STEPS = (
+    "wash_start", "wash_pass", "wash_abort", "inspect_pass", "inspect_fail", "pack", "load",
+    "unload_before_start", "sterilize_start", "sterilize_end", "load_fail", "quarantine",
+    "release", "store", "recall", "reprocess", "repair_start", "repair_end", "scrap",
+)  # fmt: skip
+
+# Who may be the scanning person (actor) of each event type; types not listed are open to
+# every role, and an administrator may record anything. A scan by someone else is still
+# stored, flagged "role_not_allowed" (a courier cannot release a load).
+ACTOR_ROLES: Mapping[str, frozenset[Role]] = {
+    **{event: frozenset({_CLINIC}) for event in ("prepare", "seal", "reopen", "cancel", "use",
+                                                 "return_used")},
+    **{event: frozenset({_COURIER}) for event in ("pickup", "collect", "handoff", "deliver")},
+    "receive": frozenset({_LAB, _CSSD}),
+    **{event: frozenset({_LAB}) for event in ("accept", "reject", "open")},
+    "dispatch": frozenset({_LAB, _CSSD}),
+    **{event: frozenset({_CSSD}) for event in _CSSD_STEPS},
+    **{event: frozenset({_CLINIC, _CSSD}) for event in ("expire", "compromise")},
+    **{event: frozenset({_DISPATCH, _LAB, _CSSD}) for event in ("hold", "release_hold",
+                                                               "declare_lost", "found")},
+}  # fmt: skip
+
+
+def actor_may(event_type: str, role: Role) -> bool:
+    """Whether a person in ``role`` may be the one scanning an ``event_type`` event."""
+    allowed = ACTOR_ROLES.get(event_type)
+    return allowed is None or role == Role.admin or role in allowed

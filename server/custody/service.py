@@ -25,7 +25,7 @@ from labels.identity import InvalidId, Kind, parse_id
 from server.auth.service import Principal
 from server.config import Settings
 from server.custody import ledger
-from server.custody.lifecycle import ALL_EVENT_TYPES
+from server.custody.lifecycle import ALL_EVENT_TYPES, actor_may
 from server.custody.schemas import (
     EventIn,
     EventResult,
@@ -208,6 +208,11 @@ def _draft(
         flags.append(("clock_skew", f"the device clock is {_humanize(ahead)} ahead of the server"))
     if not item.active:
         flags.append(("inactive_item", f"{item.barcode} is marked inactive"))
+    actor = people.get(entry.actor_badge) if entry.actor_badge else None
+    if actor is not None and not actor_may(event.type, actor.role):
+        flags.append(
+            ("role_not_allowed", f"{actor.name} is a {actor.role.value}, who may not '{event.type}'")
+        )
     return ledger.Draft(
         event_id=event.event_id,
         item=item,

@@ -34,7 +34,6 @@ def run_migrations_online() -> None:
     try:
         with engine.connect() as connection:
             _run(connection)
-            connection.commit()
     finally:
         engine.dispose()
 

@@ -1,0 +1,54 @@
+"""Two server processes receiving the same events at the same moment store each once."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from server.models import CustodyEvent
+from tests.support.helpers import World, scan
+from tests.support.server import running_server
+
+
+def test_two_processes_posting_the_same_events(
+    database_url: str, world: World, session_factory: sessionmaker[Session]
+) -> None:
+    with session_factory() as session:
+        before = session.execute(select(func.count()).select_from(CustodyEvent)).scalar_one()
+    staff = world.badges["clinic_staff"]
+    rounds = 5
+    batches = [
+        [scan("note", item, actor=staff, n=i) for item in (world.box, world.box2, world.tray) for i in range(40)]
+        for _ in range(rounds)
+    ]
+    headers = {"Authorization": f"Bearer {world.device_tokens['T01']}"}
+    answers: list[list[str]] = []
+    with running_server(database_url) as first, running_server(database_url) as second:
+        for batch in batches:
+            barrier = threading.Barrier(2)
+
+            def post(base: str, batch: list = batch, barrier: threading.Barrier = barrier) -> None:
+                with httpx.Client(base_url=base, timeout=60) as http:
+                    barrier.wait()
+                    response = http.post("/api/v1/events", json={"events": batch}, headers=headers)
+                    assert response.status_code == 200, response.text
+                    answers.append([r["status"] for r in response.json()["results"]])
+
+            threads = [threading.Thread(target=post, args=(base,)) for base in (first, second)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    assert len(answers) == 2 * rounds
+    for index in range(0, len(answers), 2):
+        pair = list(zip(answers[index], answers[index + 1], strict=True))
+        # For each event exactly one process stored it and the other saw a duplicate.
+        assert all(sorted(statuses) == ["accepted", "duplicate"] for statuses in pair)
+    with session_factory() as session:
+        stored = session.execute(select(func.count()).select_from(CustodyEvent)).scalar_one()
+        distinct = session.execute(select(func.count(func.distinct(CustodyEvent.event_id)))).scalar_one()
+    expected = before + sum(len(batch) for batch in batches)
+    assert stored == distinct == expected
