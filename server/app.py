@@ -111,7 +111,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     api = APIRouter(prefix="/api/v1")
-    for router in (auth_router, sites_router, people_router, devices_router, items_router, custody_router):
+    for router in (
+        auth_router,
+        sites_router,
+        people_router,
+        devices_router,
+        items_router,
+        custody_router,
+    ):
         api.include_router(router)
     app.include_router(api)
     app.include_router(pages_router)

@@ -19,7 +19,9 @@ from server.db import build_engine, build_sessionmaker, session_scope
 from server.enums import Role
 from server.errors import HandoffError
 
-app = typer.Typer(help="Handoff: chain of custody for a county medical consortium.", no_args_is_help=True)
+app = typer.Typer(
+    help="Handoff: chain of custody for a county medical consortium.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 user_app = typer.Typer(help="People who log in.", no_args_is_help=True)
 device_app = typer.Typer(help="Edge agents.", no_args_is_help=True)
@@ -144,7 +146,9 @@ def user_add(
     if username and password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     try:
-        data = PersonCreate(name=name, role=role, username=username, password=password, home_site=site)
+        data = PersonCreate(
+            name=name, role=role, username=username, password=password, home_site=site
+        )
     except ValidationError as error:
         first = error.errors()[0]
         raise _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
@@ -177,7 +181,9 @@ def device_add(
 
 @app.command()
 def demo(
-    day: Annotated[str | None, typer.Option(help="Date of the demo day, YYYY-MM-DD (default today)")] = None,
+    day: Annotated[
+        str | None, typer.Option(help="Date of the demo day, YYYY-MM-DD (default today)")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Random seed")] = 7,
     force: Annotated[bool, typer.Option(help="Load even if the database has data")] = False,
 ) -> None:
@@ -192,7 +198,9 @@ def demo(
         raise _fail(f"--day must be YYYY-MM-DD, not {day!r}") from None
     _guarded(lambda: upgrade(settings.database_url))
     with _unit_of_work(settings) as session:
-        summary = load_demo(session, settings, day=the_day, seed=seed, force=force, progress=console.print)
+        summary = load_demo(
+            session, settings, day=the_day, seed=seed, force=force, progress=console.print
+        )
     console.print(summary)
 
 

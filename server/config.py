@@ -59,7 +59,9 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(self.timezone)
         except (KeyError, ValueError):
-            raise ValueError(f"HANDOFF_TIMEZONE {self.timezone!r} is not a known time zone") from None
+            raise ValueError(
+                f"HANDOFF_TIMEZONE {self.timezone!r} is not a known time zone"
+            ) from None
         if self.future_reject_seconds < self.future_tolerance_seconds:
             raise ValueError("future_reject_seconds must be >= future_tolerance_seconds")
         return self

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -43,14 +44,49 @@ ROAD_FACTOR = 1.35
 SPEED_KMH = 42.0
 
 TOWNSHIPS = [
-    ("城关镇", "Chengguan"), ("新店镇", "Xindian"), ("白沙镇", "Baisha"), ("石桥镇", "Shiqiao"),
-    ("龙泉镇", "Longquan"), ("马坪镇", "Maping"), ("杨集镇", "Yangji"), ("河口镇", "Hekou"),
-    ("双河镇", "Shuanghe"), ("柳林镇", "Liulin"), ("高桥镇", "Gaoqiao"), ("长岭镇", "Changling"),
-    ("青山镇", "Qingshan"), ("黄土镇", "Huangtu"), ("安乐镇", "Anle"), ("太平镇", "Taiping"),
-    ("三合镇", "Sanhe"), ("金山镇", "Jinshan"), ("清水镇", "Qingshui"),
+    ("城关镇", "Chengguan"),
+    ("新店镇", "Xindian"),
+    ("白沙镇", "Baisha"),
+    ("石桥镇", "Shiqiao"),
+    ("龙泉镇", "Longquan"),
+    ("马坪镇", "Maping"),
+    ("杨集镇", "Yangji"),
+    ("河口镇", "Hekou"),
+    ("双河镇", "Shuanghe"),
+    ("柳林镇", "Liulin"),
+    ("高桥镇", "Gaoqiao"),
+    ("长岭镇", "Changling"),
+    ("青山镇", "Qingshan"),
+    ("黄土镇", "Huangtu"),
+    ("安乐镇", "Anle"),
+    ("太平镇", "Taiping"),
+    ("三合镇", "Sanhe"),
+    ("金山镇", "Jinshan"),
+    ("清水镇", "Qingshui"),
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐"
-GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "霞", "平"]
+GIVEN = [
+    "伟",
+    "芳",
+    "娜",
+    "敏",
+    "静",
+    "丽",
+    "强",
+    "磊",
+    "军",
+    "洋",
+    "勇",
+    "艳",
+    "杰",
+    "娟",
+    "涛",
+    "明",
+    "超",
+    "秀英",
+    "霞",
+    "平",
+]
 SET_TEMPLATES = [
     ("清创缝合包", "Debridement and suture set"),
     ("换药包", "Dressing change set"),
@@ -121,25 +157,58 @@ def load_demo(
     setup_time = datetime.combine(the_day, time(6, 0), zone)
 
     progress("sites …")
-    hospital = create_site(session, None, SiteCreate(
-        code="CH", kind=SiteKind.county_hospital, name_zh="县人民医院", name_en="County People's Hospital",
-        latitude=HOSPITAL[0], longitude=HOSPITAL[1], opens_at=time(0, 0), closes_at=time(23, 59)))
+    hospital = create_site(
+        session,
+        None,
+        SiteCreate(
+            code="CH",
+            kind=SiteKind.county_hospital,
+            name_zh="县人民医院",
+            name_en="County People's Hospital",
+            latitude=HOSPITAL[0],
+            longitude=HOSPITAL[1],
+            opens_at=time(0, 0),
+            closes_at=time(23, 59),
+        ),
+    )
     centres = {}
     for code, kind, zh, en, dlat in (
         ("LAB", SiteKind.laboratory, "区域检验中心", "Regional Laboratory", 0.0006),
         ("PATH", SiteKind.pathology, "区域病理中心", "Regional Pathology Centre", 0.0009),
         ("CSSD", SiteKind.cssd, "区域消毒供应中心", "Regional Central Sterile Supply", -0.0007),
     ):
-        centres[code] = create_site(session, None, SiteCreate(
-            code=code, kind=kind, name_zh=zh, name_en=en, latitude=HOSPITAL[0] + dlat,
-            longitude=HOSPITAL[1] + 0.0004, opens_at=time(7, 0), closes_at=time(21, 0), parent_code="CH"))
+        centres[code] = create_site(
+            session,
+            None,
+            SiteCreate(
+                code=code,
+                kind=kind,
+                name_zh=zh,
+                name_en=en,
+                latitude=HOSPITAL[0] + dlat,
+                longitude=HOSPITAL[1] + 0.0004,
+                opens_at=time(7, 0),
+                closes_at=time(21, 0),
+                parent_code="CH",
+            ),
+        )
     clinics: list[tuple[Site, float]] = []
     for index, (zh, en) in enumerate(TOWNSHIPS):
         lat, lon, angle = _km_offset(rng, index, len(TOWNSHIPS))
-        site = create_site(session, None, SiteCreate(
-            code=f"T{index + 1:02d}", kind=SiteKind.township_clinic, name_zh=f"{zh}卫生院",
-            name_en=f"{en} Township Health Centre", latitude=lat, longitude=lon,
-            opens_at=time(8, 0), closes_at=time(17, 30)))
+        site = create_site(
+            session,
+            None,
+            SiteCreate(
+                code=f"T{index + 1:02d}",
+                kind=SiteKind.township_clinic,
+                name_zh=f"{zh}卫生院",
+                name_en=f"{en} Township Health Centre",
+                latitude=lat,
+                longitude=lon,
+                opens_at=time(8, 0),
+                closes_at=time(17, 30),
+            ),
+        )
         clinics.append((site, angle))
 
     progress("people and devices …")
@@ -153,8 +222,17 @@ def load_demo(
                 return candidate
 
     def person(role: Role, username: str, site: Site) -> Person:
-        return create_person(session, None, PersonCreate(
-            name=name(), role=role, username=username, password=DEMO_PASSWORD, home_site=site.code))
+        return create_person(
+            session,
+            None,
+            PersonCreate(
+                name=name(),
+                role=role,
+                username=username,
+                password=DEMO_PASSWORD,
+                home_site=site.code,
+            ),
+        )
 
     person(Role.admin, "admin", hospital)
     person(Role.dispatcher, "dispatcher", hospital)
@@ -169,7 +247,8 @@ def load_demo(
     devices: dict[str, Device] = {}
     for site in [centres["CSSD"], centres["LAB"], centres["PATH"], *(s for s, _ in clinics)]:
         device, token = create_device(
-            session, None, DeviceCreate(name=f"{site.name_zh} 扫码台", site=site.code))
+            session, None, DeviceCreate(name=f"{site.name_zh} 扫码台", site=site.code)
+        )
         devices[site.code] = device
         tokens.append(f"{site.code}\t{device.barcode}\t{token}")
 
@@ -178,31 +257,64 @@ def load_demo(
     sets: dict[str, list[Item]] = {}
     for site, _ in clinics:
         boxes[site.code] = [
-            register_item(session, None, ItemCreate(
-                kind=ItemKind.specimen_box, description=f"标本转运箱 {site.code}-{n}",
-                home_site=site.code), setup_time)
+            register_item(
+                session,
+                None,
+                ItemCreate(
+                    kind=ItemKind.specimen_box,
+                    description=f"标本转运箱 {site.code}-{n}",
+                    home_site=site.code,
+                ),
+                setup_time,
+            )
             for n in range(1, 4)
         ]
         templates = rng.sample(SET_TEMPLATES, 4)
         sets[site.code] = [
-            register_item(session, None, ItemCreate(
-                kind=ItemKind.instrument_set, description=f"{zh} {en}", home_site=site.code,
-                attributes={"template": en}), setup_time)
+            register_item(
+                session,
+                None,
+                ItemCreate(
+                    kind=ItemKind.instrument_set,
+                    description=f"{zh} {en}",
+                    home_site=site.code,
+                    attributes={"template": en},
+                ),
+                setup_time,
+            )
             for zh, en in templates
         ]
 
     progress("a day of events …")
     demo_day = _Day()
-    minute = lambda hh, mm: datetime.combine(the_day, time(hh, mm), zone)  # noqa: E731
+
+    def minute(hour: int, minute_of_hour: int) -> datetime:
+        return datetime.combine(the_day, time(hour, minute_of_hour), zone)
+
     pending: dict[str, list[EventIn]] = {}
 
-    def scan(device_site: str, when: datetime, event_type: str, item: Item, actor: Person,
-             counterparty: Person | None = None, **details: Any) -> None:
+    def queue(device_site: str, event: EventIn) -> None:
+        pending.setdefault(device_site, []).append(event)
+
+    def scan(
+        device_site: str,
+        when: datetime,
+        event_type: str,
+        item: Item,
+        actor: Person,
+        counterparty: Person | None = None,
+        **details: Any,
+    ) -> None:
         event = EventIn(
-            event_id=uuid.UUID(int=rng.getrandbits(128)), type=event_type, item=item.barcode,
-            actor=actor.badge, counterparty=counterparty.badge if counterparty else None,
-            occurred_at=when, details=details)
-        demo_day.at(when, lambda: pending.setdefault(device_site, []).append(event))
+            event_id=uuid.UUID(int=rng.getrandbits(128)),
+            type=event_type,
+            item=item.barcode,
+            actor=actor.badge,
+            counterparty=counterparty.badge if counterparty else None,
+            occurred_at=when,
+            details=details,
+        )
+        demo_day.at(when, partial(queue, device_site, event))
 
     # Couriers take the clinics in four sectors, each in angular order.
     ordered = sorted(clinics, key=lambda entry: entry[1] % (2 * math.pi))
@@ -221,14 +333,32 @@ def load_demo(
             here = site
             sending = boxes[site.code][: rng.randint(1, 3)]
             for box in sending:
-                kind, temperature_class, zh = rng.choice(SPECIMENS)
+                specimen_type, temperature_class, _ = rng.choice(SPECIMENS)
                 prepared = minute(7, 30) + timedelta(minutes=rng.randint(0, 50))
                 seal = f"S{rng.randint(100000, 999999)}"
-                scan(site.code, prepared, "prepare", box, staff, specimen_type=kind, count=rng.randint(4, 24),
-                     temperature_class=temperature_class, collected_from=(prepared - timedelta(hours=1)).isoformat())
+                scan(
+                    site.code,
+                    prepared,
+                    "prepare",
+                    box,
+                    staff,
+                    specimen_type=specimen_type,
+                    count=rng.randint(4, 24),
+                    temperature_class=temperature_class,
+                    collected_from=(prepared - timedelta(hours=1)).isoformat(),
+                )
                 scan(site.code, prepared + timedelta(minutes=4), "seal", box, staff, seal=seal)
-                scan(site.code, clock + timedelta(minutes=2), "pickup", box, courier, staff,
-                     seal=seal, seal_intact=True, temperature_c=round(rng.uniform(3.5, 7.5), 1))
+                scan(
+                    site.code,
+                    clock + timedelta(minutes=2),
+                    "pickup",
+                    box,
+                    courier,
+                    staff,
+                    seal=seal,
+                    seal_intact=True,
+                    temperature_c=round(rng.uniform(3.5, 7.5), 1),
+                )
                 carried_boxes.append((box, site))
             for tray in sets[site.code][: rng.randint(1, 2)]:
                 scan(site.code, minute(7, 45), "return_used", tray, staff, precleaned=True)
@@ -238,26 +368,51 @@ def load_demo(
         clock += timedelta(minutes=travel_minutes(here, hospital))
         for box, origin in carried_boxes:
             receiver, centre = (
-                (path_staff, "PATH") if box.barcode[-1] in "05AF" else (rng.choice(lab_staff), "LAB")
+                (path_staff, "PATH")
+                if box.barcode[-1] in "05AF"
+                else (rng.choice(lab_staff), "LAB")
             )
             if not flagged_demo:
                 # One box is received before the courier's pickup scan reached the server's
                 # order: the demo shows a flagged event next to the normal ones.
                 flagged_demo = True
                 scan(centre, clock + timedelta(minutes=3), "open", box, receiver)
-            scan(centre, clock + timedelta(minutes=5), "receive", box, receiver, courier,
-                 seal_intact=True, temperature_c=round(rng.uniform(3.0, 7.9), 1), count_matches=True)
+            scan(
+                centre,
+                clock + timedelta(minutes=5),
+                "receive",
+                box,
+                receiver,
+                courier,
+                seal_intact=True,
+                temperature_c=round(rng.uniform(3.0, 7.9), 1),
+                count_matches=True,
+            )
             scan(centre, clock + timedelta(minutes=12), "accept", box, receiver)
             scan(centre, clock + timedelta(minutes=25), "open", box, receiver)
             back = max(minute(14, 30), clock + timedelta(minutes=40))
             scan(centre, back, "dispatch", box, receiver, courier)
-            scan(origin.code, back + timedelta(minutes=40 + rng.randint(0, 90)), "deliver", box,
-                 courier, clinic_staff[origin.code])
+            scan(
+                origin.code,
+                back + timedelta(minutes=40 + rng.randint(0, 90)),
+                "deliver",
+                box,
+                courier,
+                clinic_staff[origin.code],
+            )
         for tray, origin in carried_sets:
             worker = rng.choice(cssd_staff)
             start = clock + timedelta(minutes=10)
             scan("CSSD", start, "receive", tray, worker, courier, count_matches=True)
-            scan("CSSD", start + timedelta(minutes=20), "wash_start", tray, worker, washer="WD-1", program="standard")
+            scan(
+                "CSSD",
+                start + timedelta(minutes=20),
+                "wash_start",
+                tray,
+                worker,
+                washer="WD-1",
+                program="standard",
+            )
             scan("CSSD", start + timedelta(minutes=75), "wash_pass", tray, worker, a0=3000)
             scan("CSSD", start + timedelta(minutes=90), "inspect_pass", tray, worker)
             scan("CSSD", start + timedelta(minutes=100), "pack", tray, worker, packaging="nonwoven")
@@ -265,9 +420,18 @@ def load_demo(
 
     def make_pack(when: datetime, tray: Item, origin: Site) -> None:
         packer = rng.choice(cssd_staff)
-        pack = register_item(session, packer, ItemCreate(
-            kind=ItemKind.pack, description=tray.description, home_site=origin.code,
-            attributes={"set": tray.barcode, "packaging": "nonwoven"}), when, device=devices["CSSD"])
+        pack = register_item(
+            session,
+            packer,
+            ItemCreate(
+                kind=ItemKind.pack,
+                description=tray.description,
+                home_site=origin.code,
+                attributes={"set": tray.barcode, "packaging": "nonwoven"},
+            ),
+            when,
+            device=devices["CSSD"],
+        )
         load = f"L{the_day:%y%m%d}-{1 + (when.hour >= 13)}"
         for offset, event_type, details in (
             (15, "load", {"load": load, "sterilizer": "ST-1"}),
@@ -277,31 +441,48 @@ def load_demo(
             (125, "release", {"load": load, "chemical_indicator": "pass"}),
             (130, "store", {}),
         ):
-            event = EventIn(event_id=uuid.UUID(int=rng.getrandbits(128)), type=event_type,
-                            item=pack.barcode, actor=packer.badge,
-                            occurred_at=when + timedelta(minutes=offset), details=details)
-            demo_day.at(event.occurred_at, lambda e=event: pending.setdefault("CSSD", []).append(e))
+            event = EventIn(
+                event_id=uuid.UUID(int=rng.getrandbits(128)),
+                type=event_type,
+                item=pack.barcode,
+                actor=packer.badge,
+                occurred_at=when + timedelta(minutes=offset),
+                details=details,
+            )
+            demo_day.at(event.occurred_at, partial(queue, "CSSD", event))
         courier = couriers[rng.randrange(len(couriers))]
         dispatched = max(when + timedelta(minutes=140), minute(14, 40))
         for event_type, at, actor, other, device_site in (
             ("dispatch", dispatched, packer, courier, "CSSD"),
-            ("deliver", dispatched + timedelta(minutes=30 + rng.randint(0, 80)), courier,
-             clinic_staff[origin.code], origin.code),
+            (
+                "deliver",
+                dispatched + timedelta(minutes=30 + rng.randint(0, 80)),
+                courier,
+                clinic_staff[origin.code],
+                origin.code,
+            ),
         ):
-            event = EventIn(event_id=uuid.UUID(int=rng.getrandbits(128)), type=event_type,
-                            item=pack.barcode, actor=actor.badge, counterparty=other.badge,
-                            occurred_at=at, details={})
-            demo_day.at(at, lambda e=event, s=device_site: pending.setdefault(s, []).append(e))
+            event = EventIn(
+                event_id=uuid.UUID(int=rng.getrandbits(128)),
+                type=event_type,
+                item=pack.barcode,
+                actor=actor.badge,
+                counterparty=other.badge,
+                occurred_at=at,
+                details={},
+            )
+            demo_day.at(at, partial(queue, device_site, event))
 
     for when, tray, origin in new_packs:
-        demo_day.at(when, lambda w=when, t=tray, o=origin: make_pack(w, t, o))
+        demo_day.at(when, partial(make_pack, when, tray, origin))
 
     def flush(now: datetime) -> int:
         stored = 0
         for site_code, events in pending.items():
             if events:
                 response, rejected = ingest(
-                    session, Principal(device=devices[site_code]), events, settings, now)
+                    session, Principal(device=devices[site_code]), events, settings, now
+                )
                 if rejected:
                     raise RuntimeError(f"demo events were rejected: {response.results}")
                 stored += len(events)

@@ -165,7 +165,9 @@ def _hash_the_test_password_once() -> Iterator[None]:
     known = hash_password(PASSWORD)
     real = people_service.hash_password
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(people_service, "hash_password", lambda pw: known if pw == PASSWORD else real(pw))
+        patch.setattr(
+            people_service, "hash_password", lambda pw: known if pw == PASSWORD else real(pw)
+        )
         yield
 
 

@@ -7,7 +7,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PURE_LIBRARIES = ("labels", "routing")
-PURE_MODULES = ("server/custody/lifecycle.py", "server/custody/chain.py", "server/custody/projection.py")
+PURE_MODULES = (
+    "server/custody/lifecycle.py",
+    "server/custody/chain.py",
+    "server/custody/projection.py",
+)
 FORBIDDEN_IN_PURE = ("sqlalchemy", "fastapi", "starlette", "server.models", "server.db", "psycopg")
 
 

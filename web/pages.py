@@ -40,7 +40,11 @@ def landing(request: Request) -> HTMLResponse:
     return templates.TemplateResponse(
         request,
         "index.html",
-        {"counts": counts, "environment": settings.environment, "database": request.app.state.database_label},
+        {
+            "counts": counts,
+            "environment": settings.environment,
+            "database": request.app.state.database_label,
+        },
     )
 
 

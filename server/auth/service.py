@@ -46,15 +46,15 @@ class IssuedToken:
 def login(
     session: Session, username: str, password: str, ttl: timedelta, now: datetime
 ) -> IssuedToken:
-    person = session.execute(
-        select(Person).where(Person.username == username)
-    ).scalar_one_or_none()
+    person = session.execute(select(Person).where(Person.username == username)).scalar_one_or_none()
     ok = verify_password(person.password_hash if person else None, password)
     if person is None or not ok or not person.active:
         raise NotAuthenticated("wrong username or password")
     token = new_token(PERSON_TOKEN_PREFIX)
     expires_at = now + ttl
-    session.add(AccessToken(token_hash=token_digest(token), person_id=person.id, expires_at=expires_at))
+    session.add(
+        AccessToken(token_hash=token_digest(token), person_id=person.id, expires_at=expires_at)
+    )
     session.flush()
     return IssuedToken(token, expires_at)
 

@@ -103,9 +103,7 @@ class ChainReport:
     first_broken: BrokenLink | None
 
 
-def verify_chain(
-    links: Iterable[StoredLink], head_position: int, head_hash: str
-) -> ChainReport:
+def verify_chain(links: Iterable[StoredLink], head_position: int, head_hash: str) -> ChainReport:
     """Walk the rows in position order and report the first one that does not hold."""
     expected_position = 1
     previous = GENESIS_HASH

@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
+from server.auth.service import Principal
 from server.custody import service
 from server.custody.schemas import BatchRejectedBody, EventBatch, IngestResponse, VerifyReport
 from server.deps import AdminUser, NowDep, SessionDep, SettingsDep, allow
 from server.enums import OPERATIONAL_ROLES
 from server.errors import error_responses
-from server.auth.service import Principal
 
 router = APIRouter(tags=["ledger"], responses=error_responses(401, 403))
 Recorder = Annotated[Principal, Depends(allow(*OPERATIONAL_ROLES, devices=True))]

@@ -68,7 +68,9 @@ class StoredEvent:
     occurred_at: datetime
 
 
-def existing_events(session: Session, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, StoredEvent]:
+def existing_events(
+    session: Session, event_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, StoredEvent]:
     """The given event IDs that are already stored, with what a duplicate is compared on."""
     found: dict[uuid.UUID, StoredEvent] = {}
     unique = list(dict.fromkeys(event_ids))
@@ -110,7 +112,7 @@ def append(
         item = draft.item
         item_before = projections.get(item.id, (item, _projection_of(item)))[1]
         outcome = apply(item.kind, item_before.state, draft.type)
-        flags = ([(outcome.flag_code, outcome.flag_reason or "")] if outcome.flagged else [])
+        flags = [(outcome.flag_code, outcome.flag_reason or "")] if outcome.flagged else []
         flags += draft.flags
         flag_code = flags[0][0] if flags else None
         flag_reason = "; ".join(reason for _, reason in flags) if flags else None
@@ -165,7 +167,9 @@ def append(
         )
         projections[item.id] = (item, advance(item_before, facts, outcome))
         appended.append(
-            Appended(draft.event_id, position, fields.item_seq, outcome.state, flag_code, flag_reason)
+            Appended(
+                draft.event_id, position, fields.item_seq, outcome.state, flag_code, flag_reason
+            )
         )
         previous = digest
     if not rows:

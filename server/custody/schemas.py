@@ -7,12 +7,13 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.config import JsonDict
 
 from server.fields import BarcodeText, JsonObject
 
 EventType = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z_]+$")]
 
-EVENT_EXAMPLE = {
+EVENT_EXAMPLE: JsonDict = {
     "event_id": "6f1c2a7e-8a55-4b8e-9f57-0d2c3b1e9a10",
     "type": "pickup",
     "item": "BX0000001C8",
@@ -34,13 +35,17 @@ class EventIn(BaseModel):
     item: BarcodeText
     actor: BarcodeText | None = Field(None, description="Badge of the person who scanned")
     counterparty: BarcodeText | None = Field(None, description="Badge of the other party")
-    site: BarcodeText | None = Field(None, description="Site barcode or code; a device's own site if omitted")
+    site: BarcodeText | None = Field(
+        None, description="Site barcode or code; a device's own site if omitted"
+    )
     occurred_at: AwareDatetime = Field(description="The device's clock, with its UTC offset")
     details: JsonObject = Field(default_factory=dict)
 
 
 class EventBatch(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"events": [EVENT_EXAMPLE]}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"events": [EVENT_EXAMPLE]}]}
+    )
 
     events: list[EventIn] = Field(description="In the order they happened at the device")
 

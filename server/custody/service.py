@@ -27,13 +27,13 @@ from server.config import Settings
 from server.custody import ledger
 from server.custody.lifecycle import ALL_EVENT_TYPES, actor_may
 from server.custody.schemas import (
+    BrokenLinkRead,
     EventIn,
     EventResult,
     IngestResponse,
     ProjectionMismatchRead,
     Status,
     VerifyReport,
-    BrokenLinkRead,
 )
 from server.errors import PayloadTooLarge
 from server.lookup import ITEM_KINDS
@@ -153,7 +153,9 @@ def _resolve_codes(
     )
     if principal.person is not None:
         if actor is not None and actor != principal.person.badge:
-            raise _Rejection("not_your_badge", "actor must be your own badge when you are logged in")
+            raise _Rejection(
+                "not_your_badge", "actor must be your own badge when you are logged in"
+            )
         actor = principal.person.badge
     return _Resolved(index, event, item, actor, counterparty, event.site)
 
@@ -164,14 +166,22 @@ def _load_references(
     barcodes = {entry.item_barcode for entry in resolved}
     badges = {b for entry in resolved for b in (entry.actor_badge, entry.counterparty_badge) if b}
     site_refs = {entry.site_ref for entry in resolved if entry.site_ref}
-    items = {
-        item.barcode: item
-        for item in session.execute(select(Item).where(Item.barcode.in_(barcodes))).scalars()
-    } if barcodes else {}
-    people = {
-        person.badge: person
-        for person in session.execute(select(Person).where(Person.badge.in_(badges))).scalars()
-    } if badges else {}
+    items = (
+        {
+            item.barcode: item
+            for item in session.execute(select(Item).where(Item.barcode.in_(barcodes))).scalars()
+        }
+        if barcodes
+        else {}
+    )
+    people = (
+        {
+            person.badge: person
+            for person in session.execute(select(Person).where(Person.badge.in_(badges))).scalars()
+        }
+        if badges
+        else {}
+    )
     sites: dict[str, Site] = {}
     if site_refs:
         for site in session.execute(
@@ -211,7 +221,10 @@ def _draft(
     actor = people.get(entry.actor_badge) if entry.actor_badge else None
     if actor is not None and not actor_may(event.type, actor.role):
         flags.append(
-            ("role_not_allowed", f"{actor.name} is a {actor.role.value}, who may not '{event.type}'")
+            (
+                "role_not_allowed",
+                f"{actor.name} is a {actor.role.value}, who may not '{event.type}'",
+            )
         )
     return ledger.Draft(
         event_id=event.event_id,
@@ -230,7 +243,9 @@ def _draft(
 def _site_for(entry: _Resolved, principal: Principal, sites: dict[str, Site]) -> uuid.UUID | None:
     site = sites.get(entry.site_ref) if entry.site_ref else None
     if entry.site_ref and site is None:
-        raise _Rejection("unknown_site", f"site: no site has the code or barcode {entry.site_ref[:40]}")
+        raise _Rejection(
+            "unknown_site", f"site: no site has the code or barcode {entry.site_ref[:40]}"
+        )
     if principal.device is not None:
         own = principal.device.site_id
         if site is not None and site.id != own:
@@ -283,11 +298,24 @@ def _reject_batch(
     for index, event in enumerate(events):
         rejection = rejections.get(index)
         if rejection is None:
-            results.append(EventResult(index=index, event_id=event.event_id, status=Status.not_written,
-                                       reason="not written because another event of the batch was rejected"))
+            results.append(
+                EventResult(
+                    index=index,
+                    event_id=event.event_id,
+                    status=Status.not_written,
+                    reason="not written because another event of the batch was rejected",
+                )
+            )
             continue
-        results.append(EventResult(index=index, event_id=event.event_id, status=Status.rejected,
-                                   code=rejection.code, reason=rejection.reason))
+        results.append(
+            EventResult(
+                index=index,
+                event_id=event.event_id,
+                status=Status.rejected,
+                code=rejection.code,
+                reason=rejection.reason,
+            )
+        )
         session.add(
             RejectedSubmission(
                 received_at=now,
@@ -304,7 +332,9 @@ def _reject_batch(
 
 
 def _summary(results: list[EventResult]) -> IngestResponse:
-    count = lambda status: sum(1 for r in results if r.status == status)  # noqa: E731
+    def count(status: Status) -> int:
+        return sum(1 for result in results if result.status == status)
+
     return IngestResponse(
         accepted=count(Status.accepted),
         duplicates=count(Status.duplicate),
@@ -326,10 +356,14 @@ def verify_ledger(session: Session, *, projections: bool = True) -> VerifyReport
         head_position=report.head_position,
         first_broken=BrokenLinkRead(
             position=broken.position, event_id=broken.event_id, problem=broken.problem
-        ) if broken else None,
+        )
+        if broken
+        else None,
         items_checked=items_checked,
         projection_mismatches=[
-            ProjectionMismatchRead(barcode=m.barcode, field=m.field, stored=m.stored, rebuilt=m.rebuilt)
+            ProjectionMismatchRead(
+                barcode=m.barcode, field=m.field, stored=m.stored, rebuilt=m.rebuilt
+            )
             for m in mismatches
         ],
         seconds=round(time.perf_counter() - started, 3),

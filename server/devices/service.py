@@ -29,7 +29,14 @@ def create_device(session: Session, actor: Person | None, data: DeviceCreate) ->
     )
     session.add(device)
     session.flush()
-    audit.record(session, actor, "device.create", "device", device.barcode, {"name": data.name, "site": site.code})
+    audit.record(
+        session,
+        actor,
+        "device.create",
+        "device",
+        device.barcode,
+        {"name": data.name, "site": site.code},
+    )
     return device, token
 
 
@@ -41,11 +48,20 @@ def rotate_token(session: Session, actor: Person | None, device: Device) -> str:
     return token
 
 
-def update_device(session: Session, actor: Person | None, device: Device, data: DeviceUpdate) -> Device:
+def update_device(
+    session: Session, actor: Person | None, device: Device, data: DeviceUpdate
+) -> Device:
     for name, value in data.model_dump(exclude_unset=True).items():
         if value is None:
             raise Unprocessable(f"{name} cannot be empty")
         setattr(device, name, value)
     session.flush()
-    audit.record(session, actor, "device.update", "device", device.barcode, data.model_dump(mode="json", exclude_unset=True))
+    audit.record(
+        session,
+        actor,
+        "device.update",
+        "device",
+        device.barcode,
+        data.model_dump(mode="json", exclude_unset=True),
+    )
     return device

@@ -32,7 +32,9 @@ def list_items(
 
 
 @router.post(
-    "", response_model=ItemRead, status_code=status.HTTP_201_CREATED,
+    "",
+    response_model=ItemRead,
+    status_code=status.HTTP_201_CREATED,
     responses=error_responses(400, 404, 409, 422),
 )
 def register_item(session: SessionDep, admin: AdminUser, now: NowDep, data: ItemCreate) -> ItemRead:
@@ -55,7 +57,9 @@ def update_item(session: SessionDep, admin: AdminUser, barcode: str, data: ItemU
 @router.delete("/{barcode}", response_model=ItemRead, responses=error_responses(400, 404))
 def retire_item(session: SessionDep, admin: AdminUser, barcode: str) -> ItemRead:
     """Items are never deleted (their chain stays); this marks one inactive."""
-    item = service.update_item(session, admin, item_by_barcode(session, barcode), ItemUpdate(active=False))
+    item = service.update_item(
+        session, admin, item_by_barcode(session, barcode), ItemUpdate(active=False)
+    )
     return service.describe_item(session, item)
 
 

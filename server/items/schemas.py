@@ -17,7 +17,11 @@ class ItemCreate(BaseModel):
         extra="forbid",
         json_schema_extra={
             "examples": [
-                {"kind": "specimen_box", "description": "蓝色冷藏箱 Blue cold box", "home_site": "T01"}
+                {
+                    "kind": "specimen_box",
+                    "description": "蓝色冷藏箱 Blue cold box",
+                    "home_site": "T01",
+                }
             ]
         },
     )
@@ -30,7 +34,9 @@ class ItemCreate(BaseModel):
 
 
 class ItemUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"description": "Box 7"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"description": "Box 7"}]}
+    )
 
     description: ShortText | None = None
     home_site: Code | None = None

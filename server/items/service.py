@@ -90,7 +90,11 @@ def update_item(session: Session, actor: Person | None, item: Item, data: ItemUp
             setattr(item, name, value)
     session.flush()
     audit.record(
-        session, actor, "item.update", "item", item.barcode,
+        session,
+        actor,
+        "item.update",
+        "item",
+        item.barcode,
         data.model_dump(mode="json", exclude_unset=True),
     )
     return item
@@ -123,7 +127,9 @@ def _party(person: Person | None) -> PartyRead | None:
 
 
 def describe_item(session: Session, item: Item) -> ItemRead:
-    get_site = lambda site_id: session.get(Site, site_id) if site_id else None  # noqa: E731
+    def get_site(site_id: uuid.UUID | None) -> Site | None:
+        return session.get(Site, site_id) if site_id else None
+
     return ItemRead(
         barcode=item.barcode,
         kind=item.kind,

@@ -33,8 +33,6 @@ class Item(RecordModel):
     last_seq: Mapped[int] = mapped_column(default=0)
     last_position: Mapped[int | None] = mapped_column(BigInteger, default=None)
     last_event_at: Mapped[datetime | None] = mapped_column(default=None)
-    current_site_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("sites.id"), default=None
-    )
+    current_site_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("sites.id"), default=None)
     holder_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("people.id"), default=None)
     open_flags: Mapped[int] = mapped_column(default=0)

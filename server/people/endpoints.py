@@ -30,7 +30,9 @@ def who_am_i(person: Annotated[Person, Depends(require_person())]) -> Person:
 
 
 @router.post(
-    "", response_model=PersonRead, status_code=status.HTTP_201_CREATED,
+    "",
+    response_model=PersonRead,
+    status_code=status.HTTP_201_CREATED,
     responses=error_responses(404, 409, 422),
 )
 def create_person(session: SessionDep, admin: AdminUser, data: PersonCreate) -> Person:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from server.enums import Role
 from server.fields import Code, Name, Password, ShortText
 
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "name": "王芳",
     "role": "courier",
     "home_site": "CH",
@@ -30,7 +31,9 @@ class PersonCreate(BaseModel):
 
 
 class PersonUpdate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"role": "dispatcher"}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"role": "dispatcher"}]}
+    )
 
     name: Name | None = None
     role: Role | None = None

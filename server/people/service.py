@@ -25,9 +25,10 @@ def list_people(session: Session, role: Role | None = None) -> Sequence[Person]:
 
 
 def create_person(session: Session, actor: Person | None, data: PersonCreate) -> Person:
-    if data.username and session.execute(
-        select(Person.id).where(Person.username == data.username)
-    ).first():
+    if (
+        data.username
+        and session.execute(select(Person.id).where(Person.username == data.username)).first()
+    ):
         raise Conflict(f"the username {data.username} is taken")
     if data.password and not data.username:
         raise Unprocessable("a password needs a username to log in with")
@@ -44,13 +45,19 @@ def create_person(session: Session, actor: Person | None, data: PersonCreate) ->
     session.add(person)
     session.flush()
     audit.record(
-        session, actor, "person.create", "person", person.badge,
+        session,
+        actor,
+        "person.create",
+        "person",
+        person.badge,
         data.model_dump(mode="json", exclude={"password"}),
     )
     return person
 
 
-def update_person(session: Session, actor: Person | None, person: Person, data: PersonUpdate) -> Person:
+def update_person(
+    session: Session, actor: Person | None, person: Person, data: PersonUpdate
+) -> Person:
     changes = data.model_dump(exclude_unset=True)
     for name, value in changes.items():
         if name == "password":
@@ -64,7 +71,9 @@ def update_person(session: Session, actor: Person | None, person: Person, data: 
         else:
             setattr(person, name, value)
     session.flush()
-    logged = {k: v for k, v in data.model_dump(mode="json", exclude_unset=True).items() if k != "password"}
+    logged = {
+        k: v for k, v in data.model_dump(mode="json", exclude_unset=True).items() if k != "password"
+    }
     if "password" in changes:
         logged["password"] = "changed"
     audit.record(session, actor, "person.update", "person", person.badge, logged)

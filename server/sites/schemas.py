@@ -6,11 +6,12 @@ import uuid
 from datetime import time
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from server.enums import SiteKind
 from server.fields import Code, Name
 
-EXAMPLE = {
+EXAMPLE: JsonDict = {
     "code": "T01",
     "kind": "township_clinic",
     "name_zh": "城关镇卫生院",

@@ -48,5 +48,12 @@ def update_site(session: Session, actor: Person | None, site: Site, data: SiteUp
     if site.closes_at <= site.opens_at:
         raise Unprocessable("closes_at must be after opens_at")
     session.flush()
-    audit.record(session, actor, "site.update", "site", site.code, data.model_dump(mode="json", exclude_unset=True))
+    audit.record(
+        session,
+        actor,
+        "site.update",
+        "site",
+        site.code,
+        data.model_dump(mode="json", exclude_unset=True),
+    )
     return site

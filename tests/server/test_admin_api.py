@@ -10,16 +10,31 @@ from tests.support.helpers import World, login
 
 def test_sites_people_items_round_trip(client: TestClient, world: World) -> None:
     admin = login(client, "admin")
-    site = client.post("/api/v1/sites", headers=admin, json={
-        "code": "T09", "kind": "township_clinic", "name_zh": "白沙镇卫生院",
-        "name_en": "Baisha Township Health Centre", "latitude": 30.4, "longitude": 115.2,
-    })
+    site = client.post(
+        "/api/v1/sites",
+        headers=admin,
+        json={
+            "code": "T09",
+            "kind": "township_clinic",
+            "name_zh": "白沙镇卫生院",
+            "name_en": "Baisha Township Health Centre",
+            "latitude": 30.4,
+            "longitude": 115.2,
+        },
+    )
     assert site.status_code == 201, site.text
     assert site.json()["barcode"].startswith("ZN")
-    person = client.post("/api/v1/people", headers=admin, json={
-        "name": "李强", "role": "clinic_staff", "home_site": "T09", "username": "liqiang",
-        "password": "long enough pw",
-    })
+    person = client.post(
+        "/api/v1/people",
+        headers=admin,
+        json={
+            "name": "李强",
+            "role": "clinic_staff",
+            "home_site": "T09",
+            "username": "liqiang",
+            "password": "long enough pw",
+        },
+    )
     assert person.status_code == 201
     assert "password" not in person.json() and "password_hash" not in person.json()
     assert login(client, "liqiang", "long enough pw")
@@ -28,15 +43,28 @@ def test_sites_people_items_round_trip(client: TestClient, world: World) -> None
     assert item.json()["state"] == "packed" and item.json()["last_seq"] == 1
     gone = client.delete(f"/api/v1/people/{person.json()['badge']}", headers=admin)
     assert gone.json()["active"] is False
-    assert client.post("/api/v1/auth/token", data={"username": "liqiang", "password": "long enough pw"}).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/auth/token", data={"username": "liqiang", "password": "long enough pw"}
+        ).status_code
+        == 401
+    )
 
 
 def test_duplicate_site_code_is_a_conflict(client: TestClient, world: World) -> None:
     admin = login(client, "admin")
-    response = client.post("/api/v1/sites", headers=admin, json={
-        "code": "T01", "kind": "township_clinic", "name_zh": "x", "name_en": "x",
-        "latitude": 30, "longitude": 115,
-    })
+    response = client.post(
+        "/api/v1/sites",
+        headers=admin,
+        json={
+            "code": "T01",
+            "kind": "township_clinic",
+            "name_zh": "x",
+            "name_en": "x",
+            "latitude": 30,
+            "longitude": 115,
+        },
+    )
     assert response.status_code == 409
     assert response.json() == {"error": "Conflict", "detail": "a site with code T01 already exists"}
 
@@ -56,17 +84,25 @@ def test_item_lookups_explain_bad_codes(client: TestClient, world: World) -> Non
         assert words in response.json()["detail"]
 
 
-def test_registering_a_preprinted_label_of_the_wrong_kind_is_refused(client: TestClient, world: World) -> None:
+def test_registering_a_preprinted_label_of_the_wrong_kind_is_refused(
+    client: TestClient, world: World
+) -> None:
     admin = login(client, "admin")
-    response = client.post("/api/v1/items", headers=admin, json={"kind": "pack", "barcode": world.box})
+    response = client.post(
+        "/api/v1/items", headers=admin, json={"kind": "pack", "barcode": world.box}
+    )
     assert response.status_code == 400
-    again = client.post("/api/v1/items", headers=admin, json={"kind": "specimen_box", "barcode": world.box})
+    again = client.post(
+        "/api/v1/items", headers=admin, json={"kind": "specimen_box", "barcode": world.box}
+    )
     assert again.status_code == 409
 
 
 def test_validation_errors_name_the_field(client: TestClient, world: World) -> None:
     admin = login(client, "admin")
-    response = client.post("/api/v1/sites", headers=admin, json={"code": "T10", "kind": "moon_base"})
+    response = client.post(
+        "/api/v1/sites", headers=admin, json={"code": "T10", "kind": "moon_base"}
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["error"] == "ValidationError"

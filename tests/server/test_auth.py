@@ -18,18 +18,28 @@ def test_login_gives_a_short_lived_token(client: TestClient, world: World, setti
     body = response.json()
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == settings.access_token_minutes * 60
-    me = client.get("/api/v1/people/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    me = client.get(
+        "/api/v1/people/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
     assert me.json()["badge"] == world.badges["courier"]
 
 
-def test_wrong_password_and_unknown_user_get_the_same_answer(client: TestClient, world: World) -> None:
+def test_wrong_password_and_unknown_user_get_the_same_answer(
+    client: TestClient, world: World
+) -> None:
     wrong = client.post("/api/v1/auth/token", data={"username": "courier", "password": "nope-nope"})
     unknown = client.post("/api/v1/auth/token", data={"username": "ghost", "password": "nope-nope"})
     assert wrong.status_code == unknown.status_code == 401
-    assert wrong.json() == unknown.json() == {"error": "NotAuthenticated", "detail": "wrong username or password"}
+    assert (
+        wrong.json()
+        == unknown.json()
+        == {"error": "NotAuthenticated", "detail": "wrong username or password"}
+    )
 
 
-def test_passwords_are_stored_with_argon2(session_factory: sessionmaker[Session], world: World) -> None:
+def test_passwords_are_stored_with_argon2(
+    session_factory: sessionmaker[Session], world: World
+) -> None:
     from server.models import Person
 
     with session_factory() as session:
@@ -53,7 +63,9 @@ def test_garbage_tokens_are_refused(client: TestClient, world: World) -> None:
         assert response.status_code == 401, token
 
 
-def test_device_token_rotation_and_revocation(client: TestClient, world: World, session_factory) -> None:
+def test_device_token_rotation_and_revocation(
+    client: TestClient, world: World, session_factory
+) -> None:
     admin = login(client, "admin")
     old = device_auth(world, "T01")
     assert client.get("/api/v1/sites", headers=old).status_code == 200

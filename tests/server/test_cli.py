@@ -26,31 +26,68 @@ def run(*args: str, database_url: str, **env: str) -> subprocess.CompletedProces
     )
 
 
-def test_user_add_prints_a_badge_that_can_log_in(database_url: str, world: World, client: TestClient) -> None:
-    result = run("user", "add", "--name", "周敏", "--role", "cssd_staff", "--username", "zhoumin",
-                 "--password", "sterile-packs-9", "--site", "CSSD", database_url=database_url)
+def test_user_add_prints_a_badge_that_can_log_in(
+    database_url: str, world: World, client: TestClient
+) -> None:
+    result = run(
+        "user",
+        "add",
+        "--name",
+        "周敏",
+        "--role",
+        "cssd_staff",
+        "--username",
+        "zhoumin",
+        "--password",
+        "sterile-packs-9",
+        "--site",
+        "CSSD",
+        database_url=database_url,
+    )
     assert result.returncode == 0, result.stderr
     assert "badge BD" in result.stdout
-    response = client.post("/api/v1/auth/token", data={"username": "zhoumin", "password": "sterile-packs-9"})
+    response = client.post(
+        "/api/v1/auth/token", data={"username": "zhoumin", "password": "sterile-packs-9"}
+    )
     assert response.status_code == 200
 
 
-def test_device_add_prints_the_token_once(database_url: str, world: World, client: TestClient) -> None:
+def test_device_add_prints_the_token_once(
+    database_url: str, world: World, client: TestClient
+) -> None:
     result = run("device", "add", "--name", "LAB door", "--site", "LAB", database_url=database_url)
     assert result.returncode == 0, result.stderr
     token = result.stdout.strip().splitlines()[-1]
     assert token.startswith("hd_")
-    assert client.get("/api/v1/sites", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    assert (
+        client.get("/api/v1/sites", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    )
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("user", "add", "--name", "X", "--role", "pilot"), "pilot"),
-        (("user", "add", "--name", "X", "--role", "courier", "--site", "NOPE"), "no site has the code"),
+        (
+            ("user", "add", "--name", "X", "--role", "courier", "--site", "NOPE"),
+            "no site has the code",
+        ),
         (("device", "add", "--name", "X", "--site", "NOPE"), "no site has the code"),
-        (("user", "add", "--name", "X", "--role", "courier", "--username", "u1", "--password", "short"),
-         "at least 8"),
+        (
+            (
+                "user",
+                "add",
+                "--name",
+                "X",
+                "--role",
+                "courier",
+                "--username",
+                "u1",
+                "--password",
+                "short",
+            ),
+            "at least 8",
+        ),
         (("demo",), "already holds sites"),
         (("demo", "--day", "yesterday"), "YYYY-MM-DD"),
     ],
@@ -72,7 +109,9 @@ def test_an_unreachable_database_is_reported_plainly(tmp_path: Path) -> None:
 
 
 def test_production_refuses_the_default_secret(tmp_path: Path) -> None:
-    result = run("verify", database_url=f"sqlite:///{tmp_path}/x.db", HANDOFF_ENVIRONMENT="production")
+    result = run(
+        "verify", database_url=f"sqlite:///{tmp_path}/x.db", HANDOFF_ENVIRONMENT="production"
+    )
     assert result.returncode == 2
     assert "HANDOFF_SECRET_KEY is still the default" in result.stderr
     assert "Traceback" not in result.stderr

@@ -21,7 +21,11 @@ def test_two_processes_posting_the_same_events(
     staff = world.badges["clinic_staff"]
     rounds = 5
     batches = [
-        [scan("note", item, actor=staff, n=i) for item in (world.box, world.box2, world.tray) for i in range(40)]
+        [
+            scan("note", item, actor=staff, n=i)
+            for item in (world.box, world.box2, world.tray)
+            for i in range(40)
+        ]
         for _ in range(rounds)
     ]
     headers = {"Authorization": f"Bearer {world.device_tokens['T01']}"}
@@ -49,6 +53,8 @@ def test_two_processes_posting_the_same_events(
         assert all(sorted(statuses) == ["accepted", "duplicate"] for statuses in pair)
     with session_factory() as session:
         stored = session.execute(select(func.count()).select_from(CustodyEvent)).scalar_one()
-        distinct = session.execute(select(func.count(func.distinct(CustodyEvent.event_id)))).scalar_one()
+        distinct = session.execute(
+            select(func.count(func.distinct(CustodyEvent.event_id)))
+        ).scalar_one()
     expected = before + sum(len(batch) for batch in batches)
     assert stored == distinct == expected

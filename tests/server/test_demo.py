@@ -22,10 +22,14 @@ def _km(site: Site) -> float:
     return math.hypot(dlat, dlon)
 
 
-def test_demo_county(settings: Settings, session_factory: sessionmaker[Session], tmp_path: Path) -> None:
+def test_demo_county(
+    settings: Settings, session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
     lines: list[str] = []
     with session_scope(session_factory) as session:
-        summary = load_demo(session, settings, progress=lines.append, token_file=tmp_path / "tokens.txt")
+        summary = load_demo(
+            session, settings, progress=lines.append, token_file=tmp_path / "tokens.txt"
+        )
     assert "demo county loaded" in summary
     assert any("scans stored" in line for line in lines)  # progress was shown
     with session_factory() as session:
@@ -42,9 +46,13 @@ def test_demo_county(settings: Settings, session_factory: sessionmaker[Session],
         assert all(count > 20 for count in kinds.values()) and len(kinds) == 3
         events = session.execute(select(func.count()).select_from(CustodyEvent)).scalar_one()
         assert events > 600
-        flagged = session.execute(
-            select(CustodyEvent.flag_code).where(CustodyEvent.flag_code.is_not(None))
-        ).scalars().all()
+        flagged = (
+            session.execute(
+                select(CustodyEvent.flag_code).where(CustodyEvent.flag_code.is_not(None))
+            )
+            .scalars()
+            .all()
+        )
         assert flagged == ["out_of_sequence"]  # the one planted anomaly, nothing accidental
         report = verify_ledger(session)
     assert report.ok, report

@@ -20,7 +20,9 @@ def _events(session_factory: sessionmaker[Session]) -> int:
 
 
 def _post(client: TestClient, world: World, site: str, *events: dict[str, object]):
-    return client.post("/api/v1/events", json={"events": list(events)}, headers=device_auth(world, site))
+    return client.post(
+        "/api/v1/events", json={"events": list(events)}, headers=device_auth(world, site)
+    )
 
 
 def _flip_check(code: str) -> str:
@@ -32,7 +34,9 @@ class TestAccepted:
     def test_a_handoff_moves_state_and_holder(self, client: TestClient, world: World) -> None:
         staff, courier = world.badges["clinic_staff"], world.badges["courier"]
         response = _post(
-            client, world, "T01",
+            client,
+            world,
+            "T01",
             scan("prepare", world.box, actor=staff, count=6),
             scan("seal", world.box, actor=staff, seal="S123456"),
             scan("pickup", world.box, actor=courier, counterparty=staff, seal_intact=True),
@@ -68,7 +72,9 @@ class TestFlagged:
         self, client: TestClient, world: World, session_factory: sessionmaker[Session]
     ) -> None:
         before = _events(session_factory)
-        response = _post(client, world, "LAB", scan("open", world.box, actor=world.badges["lab_receiver"]))
+        response = _post(
+            client, world, "LAB", scan("open", world.box, actor=world.badges["lab_receiver"])
+        )
         assert response.status_code == 200
         result = response.json()["results"][0]
         assert result["status"] == "flagged"
@@ -80,7 +86,9 @@ class TestFlagged:
         assert item["open_flags"] == 1
         assert item["current_site"]["code"] == "LAB"  # but it does say where the box was seen
 
-    def test_small_clock_skew_is_flagged_not_refused(self, client: TestClient, world: World) -> None:
+    def test_small_clock_skew_is_flagged_not_refused(
+        self, client: TestClient, world: World
+    ) -> None:
         ahead = utc_now() + timedelta(hours=2)
         response = _post(client, world, "T01", scan("prepare", world.box, at=ahead))
         result = response.json()["results"][0]
@@ -100,17 +108,23 @@ class TestIdempotency:
         second = _post(client, world, "T01", *batch).json()
         assert [r["status"] for r in first["results"]] == ["accepted", "accepted"]
         assert [r["status"] for r in second["results"]] == ["duplicate", "duplicate"]
-        assert [r["position"] for r in second["results"]] == [r["position"] for r in first["results"]]
+        assert [r["position"] for r in second["results"]] == [
+            r["position"] for r in first["results"]
+        ]
         assert second["duplicates"] == 2 and second["accepted"] == 0
         assert _events(session_factory) == before
 
-    def test_a_repeat_inside_one_batch_is_a_duplicate(self, client: TestClient, world: World) -> None:
+    def test_a_repeat_inside_one_batch_is_a_duplicate(
+        self, client: TestClient, world: World
+    ) -> None:
         event = scan("prepare", world.box)
         body = _post(client, world, "T01", event, event).json()
         assert [r["status"] for r in body["results"]] == ["accepted", "duplicate"]
         assert body["results"][1]["code"] == "repeated_in_batch"
 
-    def test_reused_event_id_with_other_content_is_reported(self, client: TestClient, world: World) -> None:
+    def test_reused_event_id_with_other_content_is_reported(
+        self, client: TestClient, world: World
+    ) -> None:
         event = scan("prepare", world.box)
         _post(client, world, "T01", event)
         changed = {**event, "type": "seal"}
@@ -141,7 +155,13 @@ class TestRejected:
         self, client: TestClient, world: World, session_factory: sessionmaker[Session]
     ) -> None:
         before = _events(session_factory)
-        response = _post(client, world, "T01", scan("prepare", world.box2), scan("prepare", _flip_check(world.box)))
+        response = _post(
+            client,
+            world,
+            "T01",
+            scan("prepare", world.box2),
+            scan("prepare", _flip_check(world.box)),
+        )
         body = self._assert_nothing_written(response, session_factory, before, "bad_check")
         assert body["results"][0]["status"] == "not_written"
         assert "check character" in body["results"][1]["reason"]
@@ -166,7 +186,9 @@ class TestRejected:
         self, client: TestClient, world: World, session_factory: sessionmaker[Session]
     ) -> None:
         before = _events(session_factory)
-        response = _post(client, world, "T01", scan("prepare", world.box, at=utc_now() + timedelta(days=3)))
+        response = _post(
+            client, world, "T01", scan("prepare", world.box, at=utc_now() + timedelta(days=3))
+        )
         body = self._assert_nothing_written(response, session_factory, before, "future_timestamp")
         assert "in the future" in body["detail"]
 
@@ -190,13 +212,17 @@ class TestBadRequests:
     def test_malformed_json(self, client: TestClient, world: World, session_factory) -> None:
         before = _events(session_factory)
         response = client.post(
-            "/api/v1/events", content=b'{"events": [', headers={**device_auth(world, "T01"), "content-type": "application/json"}
+            "/api/v1/events",
+            content=b'{"events": [',
+            headers={**device_auth(world, "T01"), "content-type": "application/json"},
         )
         assert response.status_code == 400
         assert response.json()["detail"] == "the request body is not valid JSON"
         assert _events(session_factory) == before
 
-    def test_batch_over_the_limit(self, client: TestClient, world: World, session_factory, settings) -> None:
+    def test_batch_over_the_limit(
+        self, client: TestClient, world: World, session_factory, settings
+    ) -> None:
         before = _events(session_factory)
         events = [scan("note", world.box) for _ in range(settings.ingest_batch_limit + 1)]
         response = _post(client, world, "T01", *events)
@@ -216,9 +242,13 @@ class TestBadRequests:
         assert _events(session_factory) == before
 
     def test_body_over_the_size_limit(self, client: TestClient, world: World, settings) -> None:
-        body = json.dumps({"events": [scan("note", world.box, pad="Y" * (settings.max_body_bytes + 10))]})
+        body = json.dumps(
+            {"events": [scan("note", world.box, pad="Y" * (settings.max_body_bytes + 10))]}
+        )
         response = client.post(
-            "/api/v1/events", content=body.encode(), headers={**device_auth(world, "T01"), "content-type": "application/json"}
+            "/api/v1/events",
+            content=body.encode(),
+            headers={**device_auth(world, "T01"), "content-type": "application/json"},
         )
         assert response.status_code == 413
         assert response.json()["error"] == "PayloadTooLarge"

@@ -66,8 +66,18 @@ def test_registration_comes_first_and_once() -> None:
 
 
 def test_fold_walks_a_box_round_trip() -> None:
-    steps = ["registered", "prepare", "seal", "pickup", "handoff", "receive", "accept", "open",
-             "dispatch", "deliver"]
+    steps = [
+        "registered",
+        "prepare",
+        "seal",
+        "pickup",
+        "handoff",
+        "receive",
+        "accept",
+        "open",
+        "dispatch",
+        "deliver",
+    ]
     assert fold(ItemKind.specimen_box, steps) == "available"
     assert fold(ItemKind.specimen_box, [*steps[:3], "open"]) == "sealed"  # the flagged step holds
 

@@ -15,13 +15,17 @@ PEOPLE_AND_DEVICE = EVERYONE | {"device"}
 
 def _matrix(world: World) -> list[tuple[str, str, dict | None, set[str], int]]:
     """(method, path, json body, who may, success status)."""
-    new_site = lambda: {  # noqa: E731
-        "code": f"X{uuid.uuid4().hex[:6]}", "kind": "township_clinic", "name_zh": "新站",
-        "name_en": "New", "latitude": 30.1, "longitude": 115.1,
+    new_site = {
+        "code": "X0",
+        "kind": "township_clinic",
+        "name_zh": "新站",
+        "name_en": "New",
+        "latitude": 30.1,
+        "longitude": 115.1,
     }
     return [
         ("GET", "/api/v1/sites", None, PEOPLE_AND_DEVICE, 200),
-        ("POST", "/api/v1/sites", new_site(), {"admin"}, 201),
+        ("POST", "/api/v1/sites", new_site, {"admin"}, 201),
         ("PATCH", "/api/v1/sites/T02", {"name_en": "Renamed"}, {"admin"}, 200),
         ("GET", "/api/v1/people", None, {"admin", "dispatcher"}, 200),
         ("GET", "/api/v1/people/me", None, EVERYONE, 200),
@@ -57,7 +61,9 @@ def test_role_matrix(client: TestClient, world: World) -> None:
     assert failures == []
 
 
-def test_events_may_be_posted_by_devices_and_working_roles(client: TestClient, world: World) -> None:
+def test_events_may_be_posted_by_devices_and_working_roles(
+    client: TestClient, world: World
+) -> None:
     for who in ("courier", "cssd_staff", "lab_receiver", "clinic_staff", "dispatcher", "admin"):
         response = client.post(
             "/api/v1/events",
@@ -70,7 +76,9 @@ def test_events_may_be_posted_by_devices_and_working_roles(client: TestClient, w
 
 def test_a_person_cannot_record_under_someone_elses_badge(client: TestClient, world: World) -> None:
     event = {**scan("note", world.box, actor=world.badges["lab_receiver"]), "site": "T01"}
-    response = client.post("/api/v1/events", json={"events": [event]}, headers=login(client, "courier"))
+    response = client.post(
+        "/api/v1/events", json={"events": [event]}, headers=login(client, "courier")
+    )
     assert response.status_code == 422
     assert response.json()["results"][0]["code"] == "not_your_badge"
 
@@ -79,10 +87,12 @@ def test_an_actor_in_the_wrong_role_is_flagged(client: TestClient, world: World)
     courier, staff = world.badges["courier"], world.badges["clinic_staff"]
     response = client.post(
         "/api/v1/events",
-        json={"events": [
-            scan("prepare", world.box, actor=staff, count=3),
-            scan("seal", world.box, actor=courier, seal="S9"),
-        ]},
+        json={
+            "events": [
+                scan("prepare", world.box, actor=staff, count=3),
+                scan("seal", world.box, actor=courier, seal="S9"),
+            ]
+        },
         headers=device_auth(world, "T01"),
     )
     prepared, sealed = response.json()["results"]

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from server.custody.chain import event_hash
 from server.custody.ledger import chained_fields
 from server.models import CustodyEvent
-
 from tests.support.helpers import World, device_auth, login, scan
 
 
@@ -24,12 +23,14 @@ def _fill(client: TestClient, world: World) -> None:
     staff, courier = world.badges["clinic_staff"], world.badges["courier"]
     response = client.post(
         "/api/v1/events",
-        json={"events": [
-            scan("prepare", world.box, actor=staff, count=4),
-            scan("seal", world.box, actor=staff, seal="S1"),
-            scan("prepare", world.box2, actor=staff, count=2),
-            scan("pickup", world.box, actor=courier, counterparty=staff),
-        ]},
+        json={
+            "events": [
+                scan("prepare", world.box, actor=staff, count=4),
+                scan("seal", world.box, actor=staff, seal="S1"),
+                scan("prepare", world.box2, actor=staff, count=2),
+                scan("pickup", world.box, actor=courier, counterparty=staff),
+            ]
+        },
         headers=device_auth(world, "T01"),
     )
     assert response.status_code == 200
@@ -55,12 +56,18 @@ def _verify(client: TestClient) -> dict:
 def _cli_verify(database_url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HANDOFF_DATABASE_URL": database_url, "COLUMNS": "200"}
     return subprocess.run(
-        [sys.executable, "-m", "server.cli", "verify"], capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "server.cli", "verify"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
 class TestVerify:
-    def test_an_untouched_ledger_verifies(self, client: TestClient, world: World, database_url: str) -> None:
+    def test_an_untouched_ledger_verifies(
+        self, client: TestClient, world: World, database_url: str
+    ) -> None:
         _fill(client, world)
         report = _verify(client)
         assert report["ok"] and report["first_broken"] is None
@@ -69,7 +76,9 @@ class TestVerify:
         assert result.returncode == 0, result.stderr
         assert "ledger intact: 8 events" in result.stdout
 
-    def test_an_edited_row_is_named(self, client: TestClient, world: World, database_url: str) -> None:
+    def test_an_edited_row_is_named(
+        self, client: TestClient, world: World, database_url: str
+    ) -> None:
         _fill(client, world)
         _raw(database_url, "UPDATE custody_events SET type = 'receive' WHERE position = 6")
         report = _verify(client)
@@ -93,13 +102,16 @@ class TestVerify:
         engine.dispose()
         _raw(
             database_url,
-            f"UPDATE custody_events SET type = 'receive', hash = '{forged_hash}' WHERE position = 5",
+            "UPDATE custody_events SET type = 'receive', "
+            f"hash = '{forged_hash}' WHERE position = 5",
         )
         report = _verify(client)
         assert report["first_broken"]["position"] == 6
         assert "link to position 5" in report["first_broken"]["problem"]
 
-    def test_a_deleted_row_is_named(self, client: TestClient, world: World, database_url: str) -> None:
+    def test_a_deleted_row_is_named(
+        self, client: TestClient, world: World, database_url: str
+    ) -> None:
         _fill(client, world)
         _raw(database_url, "DELETE FROM custody_events WHERE position = 7")
         report = _verify(client)

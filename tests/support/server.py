@@ -24,10 +24,27 @@ def running_server(database_url: str, *, workers: int = 1, **env: str) -> Iterat
     """Start ``uvicorn`` on a free port against ``database_url``; yields its base URL."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "server.app:app_from_env",
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--log-level", "warning"],
-        env={**os.environ, "HANDOFF_DATABASE_URL": database_url, "HANDOFF_ENVIRONMENT": "test", **env},
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "server.app:app_from_env",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env={
+            **os.environ,
+            "HANDOFF_DATABASE_URL": database_url,
+            "HANDOFF_ENVIRONMENT": "test",
+            **env,
+        },
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
