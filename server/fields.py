@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, StringConstraints
@@ -14,18 +16,30 @@ def refuse_nul(value: str) -> str:
     return value
 
 
-def _json_without_nul(value: Any, depth: int = 0) -> Any:
+MAX_JSON_OBJECT_BYTES = 16 * 1024
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
     if depth > 8:
         raise ValueError("is nested too deeply (at most 8 levels)")
     if isinstance(value, str):
         refuse_nul(value)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must not contain NaN or Infinity")
     elif isinstance(value, dict):
         for key, inner in value.items():
             refuse_nul(key)
-            _json_without_nul(inner, depth + 1)
+            _json_safe(inner, depth + 1)
     elif isinstance(value, list):
         for inner in value:
-            _json_without_nul(inner, depth + 1)
+            _json_safe(inner, depth + 1)
+    return value
+
+
+def _small_json_object(value: dict[str, Any]) -> dict[str, Any]:
+    _json_safe(value)
+    if len(json.dumps(value, ensure_ascii=False).encode()) > MAX_JSON_OBJECT_BYTES:
+        raise ValueError(f"is larger than {MAX_JSON_OBJECT_BYTES // 1024} KB")
     return value
 
 
@@ -47,4 +61,4 @@ BarcodeText = Annotated[
 Password = Annotated[
     str, StringConstraints(min_length=8, max_length=200), AfterValidator(refuse_nul)
 ]
-JsonObject = Annotated[dict[str, Any], AfterValidator(_json_without_nul)]
+JsonObject = Annotated[dict[str, Any], AfterValidator(_small_json_object)]

@@ -263,3 +263,37 @@ class TestBadRequests:
         response = _post(client, world, "T01", event)
         assert response.status_code == 422
         assert "occurred_at" in response.json()["detail"]
+
+
+class TestHostileBodies:
+    def test_nan_and_huge_details_are_refused(self, client: TestClient, world: World) -> None:
+        nan = b'{"events": [{"event_id": "6f1c2a7e-8a55-4b8e-9f57-0d2c3b1e9a10", "type": "note", '
+        nan += f'"item": "{world.box}", "occurred_at": "2026-11-22T08:00:00+08:00", '.encode()
+        nan += b'"details": {"t": NaN}}]}'
+        headers = {**device_auth(world, "T01"), "content-type": "application/json"}
+        response = client.post("/api/v1/events", content=nan, headers=headers)
+        assert response.status_code == 422
+        assert "NaN" in response.json()["detail"]
+        big = _post(client, world, "T01", scan("note", world.box, blob="x" * 20_000))
+        assert big.status_code == 422 and "KB" in big.json()["detail"]
+
+    def test_deeply_nested_json_is_a_clear_400(self, client: TestClient, world: World) -> None:
+        body = b'{"events": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        headers = {**device_auth(world, "T01"), "content-type": "application/json"}
+        response = client.post("/api/v1/events", content=body, headers=headers)
+        assert response.status_code == 400
+        assert response.json()["error"] == "HTTPError"
+
+    def test_a_chunked_body_over_the_limit_is_413(
+        self, client: TestClient, world: World, settings
+    ) -> None:
+        def chunks():
+            yield b'{"events": ['
+            for _ in range(settings.max_body_bytes // 1000 + 10):
+                yield b" " * 1000
+            yield b"]}"
+
+        headers = {**device_auth(world, "T01"), "content-type": "application/json"}
+        response = client.post("/api/v1/events", content=chunks(), headers=headers)
+        assert response.status_code == 413
+        assert response.json()["error"] == "PayloadTooLarge"
