@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -38,7 +38,7 @@ class ChainedFields:
     details: Mapping[str, Any]
     schema_version: int
     flag_code: str | None
-    flag_reason: str | None
+    flags: Sequence[Mapping[str, Any]]
 
 
 def _uuid(value: uuid.UUID | None) -> str | None:
@@ -67,7 +67,7 @@ def canonical_bytes(fields: ChainedFields, prev_hash: str) -> bytes:
         "details": fields.details,
         "schema_version": fields.schema_version,
         "flag_code": fields.flag_code,
-        "flag_reason": fields.flag_reason,
+        "flags": list(fields.flags),
         "prev": prev_hash,
     }
     return json.dumps(

@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.custody.chain import ChainedFields, ChainReport, StoredLink, event_hash, verify_chain
+from server.custody.flags import Flag
 from server.custody.lifecycle import apply
 from server.custody.projection import EventFacts, Projection, advance, rebuild
 from server.models import CustodyEvent, Item, LedgerHead
@@ -37,7 +38,7 @@ class Draft:
     site_id: uuid.UUID | None = None
     device_id: uuid.UUID | None = None
     details: dict[str, Any] = field(default_factory=dict)
-    flags: list[tuple[str, str]] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +47,7 @@ class Appended:
     position: int
     item_seq: int
     state: str
-    flag_code: str | None
-    flag_reason: str | None
+    flags: list[Flag]
 
 
 def lock_head(session: Session) -> LedgerHead:
@@ -112,10 +112,9 @@ def append(
         item = draft.item
         item_before = projections.get(item.id, (item, _projection_of(item)))[1]
         outcome = apply(item.kind, item_before.state, draft.type)
-        flags = [(outcome.flag_code, outcome.flag_reason or "")] if outcome.flagged else []
-        flags += draft.flags
-        flag_code = flags[0][0] if flags else None
-        flag_reason = "; ".join(reason for _, reason in flags) if flags else None
+        flags = ([outcome.flag] if outcome.flag else []) + draft.flags
+        flag_code = flags[0].code if flags else None
+        stored_flags = [flag.to_json() for flag in flags]
         position += 1
         fields = ChainedFields(
             position=position,
@@ -132,7 +131,7 @@ def append(
             details=draft.details,
             schema_version=1,
             flag_code=flag_code,
-            flag_reason=flag_reason,
+            flags=stored_flags,
         )
         digest = event_hash(fields, previous)
         rows.append(
@@ -151,7 +150,7 @@ def append(
                 "details": draft.details,
                 "schema_version": 1,
                 "flag_code": flag_code,
-                "flag_reason": flag_reason,
+                "flags": stored_flags,
                 "prev_hash": previous,
                 "hash": digest,
             }
@@ -166,11 +165,7 @@ def append(
             flag_code is not None,
         )
         projections[item.id] = (item, advance(item_before, facts, outcome))
-        appended.append(
-            Appended(
-                draft.event_id, position, fields.item_seq, outcome.state, flag_code, flag_reason
-            )
-        )
+        appended.append(Appended(draft.event_id, position, fields.item_seq, outcome.state, flags))
         previous = digest
     if not rows:
         return appended
@@ -227,7 +222,7 @@ def chained_fields(event: CustodyEvent) -> ChainedFields:
         details=event.details,
         schema_version=event.schema_version,
         flag_code=event.flag_code,
-        flag_reason=event.flag_reason,
+        flags=event.flags,
     )
 
 

@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from server.custody.flags import Flag
 from server.enums import ItemKind, Role
 
 # Events that record a fact without moving an item through its lifecycle; valid in any
 # state. "registered" is the first event of every item and only valid as the first.
 OBSERVATIONS = frozenset({"observed", "note", "temperature"})
-HANDOFF_EVENTS = frozenset({"pickup", "handoff", "receive", "dispatch", "deliver", "collect"})
 REGISTERED = "registered"
+
+
+Label = tuple[str, str]  # (中文, English)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +32,7 @@ class Lifecycle:
     initial: str
     states: frozenset[str]
     table: Mapping[tuple[str, str], str]
-    labels_en: Mapping[str, str]
+    labels: Mapping[str, Label]
 
     @property
     def event_types(self) -> frozenset[str]:
@@ -41,22 +44,21 @@ class Lifecycle:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What an event does to an item: its next state, or the reason it is flagged."""
+    """What an event does to an item: its next state, and the flag if it breaks the table."""
 
     state: str
-    flag_code: str | None = None
-    flag_reason: str | None = None
+    flag: Flag | None = None
 
     @property
     def flagged(self) -> bool:
-        return self.flag_code is not None
+        return self.flag is not None
 
 
 def _build(
     kind: ItemKind,
     initial: str,
     steps: Iterable[tuple[str | Iterable[str], str, str]],
-    labels_en: Mapping[str, str],
+    labels: Mapping[str, Label],
 ) -> Lifecycle:
     table: dict[tuple[str, str], str] = {}
     for sources, event, target in steps:
@@ -66,10 +68,10 @@ def _build(
                 raise ValueError(f"{kind}: ({source}, {event}) leads to two states")
             table[key] = target
     states = {initial} | {s for s, _ in table} | set(table.values())
-    missing = states - set(labels_en)
+    missing = states - set(labels)
     if missing:
         raise ValueError(f"{kind}: states without a label: {sorted(missing)}")
-    return Lifecycle(kind, initial, frozenset(states), table, labels_en)
+    return Lifecycle(kind, initial, frozenset(states), table, labels)
 
 
 SPECIMEN_BOX = _build(
@@ -94,17 +96,17 @@ SPECIMEN_BOX = _build(
         (("available", "prepared", "sealed"), "cancel", "available"),
     ],
     {
-        "available": "empty at its clinic",
-        "prepared": "prepared",
-        "sealed": "sealed",
-        "in_transit": "with a courier",
-        "on_hold": "on hold",
-        "received": "received at the laboratory",
-        "accepted": "accepted",
-        "rejected": "rejected",
-        "opened": "opened",
-        "returning": "returning empty",
-        "lost": "lost",
+        "available": ("空箱在站点", "empty at its clinic"),
+        "prepared": ("已装箱", "prepared"),
+        "sealed": ("已封箱", "sealed"),
+        "in_transit": ("运送中", "with a courier"),
+        "on_hold": ("暂扣", "on hold"),
+        "received": ("检验中心已接收", "received at the laboratory"),
+        "accepted": ("验收合格", "accepted"),
+        "rejected": ("已拒收", "rejected"),
+        "opened": ("已开箱", "opened"),
+        "returning": ("空箱返还中", "returning empty"),
+        "lost": ("丢失", "lost"),
     },
 )
 
@@ -145,22 +147,22 @@ PACK = _build(
         (("expired", "compromised", "failed_load", "recalled"), "reprocess", "retired"),
     ],
     {
-        "packed": "packed",
-        "loaded": "in a sterilizer load",
-        "sterilizing": "sterilizing",
-        "unloaded": "unloaded",
-        "quarantine": "waiting for release",
-        "released": "released",
-        "sterile_stored": "in sterile storage",
-        "in_transit_clean": "in transit (sterile)",
-        "received_at_site": "stored at the clinic",
-        "used": "used on a patient",
-        "expired": "expired",
-        "compromised": "compromised",
-        "failed_load": "in a failed load",
-        "recalled": "recalled",
-        "lost": "lost",
-        "retired": "sent back for reprocessing",
+        "packed": ("已包装", "packed"),
+        "loaded": ("已装载", "in a sterilizer load"),
+        "sterilizing": ("灭菌中", "sterilizing"),
+        "unloaded": ("已卸载", "unloaded"),
+        "quarantine": ("待放行", "waiting for release"),
+        "released": ("已放行", "released"),
+        "sterile_stored": ("无菌存放", "in sterile storage"),
+        "in_transit_clean": ("运送中（无菌）", "in transit (sterile)"),
+        "received_at_site": ("站点存放", "stored at the clinic"),
+        "used": ("已使用", "used on a patient"),
+        "expired": ("已过期", "expired"),
+        "compromised": ("包装受损", "compromised"),
+        "failed_load": ("灭菌失败", "in a failed load"),
+        "recalled": ("已召回", "recalled"),
+        "lost": ("丢失", "lost"),
+        "retired": ("已退回重新处理", "sent back for reprocessing"),
     },
 )
 
@@ -186,16 +188,16 @@ INSTRUMENT_SET = _build(
         (("received_decon", "inspected", "in_repair"), "scrap", "scrapped"),
     ],
     {
-        "in_use": "in use at the clinic",
-        "awaiting_collection": "awaiting collection",
-        "in_transit_dirty": "in transit (used)",
-        "received_decon": "received at the CSSD",
-        "washing": "washing",
-        "washed": "washed",
-        "inspected": "inspected",
-        "packed": "packed",
-        "in_repair": "in repair",
-        "scrapped": "scrapped",
+        "in_use": ("站点使用中", "in use at the clinic"),
+        "awaiting_collection": ("待回收", "awaiting collection"),
+        "in_transit_dirty": ("运送中（污染）", "in transit (used)"),
+        "received_decon": ("消毒供应中心已接收", "received at the CSSD"),
+        "washing": ("清洗中", "washing"),
+        "washed": ("已清洗", "washed"),
+        "inspected": ("已检查", "inspected"),
+        "packed": ("已包装", "packed"),
+        "in_repair": ("维修中", "in repair"),
+        "scrapped": ("已报废", "scrapped"),
     },
 )
 
@@ -207,12 +209,6 @@ ALL_EVENT_TYPES: frozenset[str] = frozenset().union(
     *(lifecycle.event_types for lifecycle in LIFECYCLES.values())
 )
 
-_KIND_WORDS = {
-    ItemKind.specimen_box: "specimen box",
-    ItemKind.pack: "pack",
-    ItemKind.instrument_set: "instrument set",
-}
-
 
 def apply(kind: ItemKind, state: str | None, event_type: str) -> Outcome:
     """The outcome of ``event_type`` on an item of ``kind`` in ``state`` (None: no events yet)."""
@@ -221,31 +217,24 @@ def apply(kind: ItemKind, state: str | None, event_type: str) -> Outcome:
         if event_type == REGISTERED:
             return Outcome(lifecycle.initial)
         return Outcome(
-            lifecycle.initial,
-            "not_registered",
-            f"the {_KIND_WORDS[kind]} has no 'registered' event before '{event_type}'",
+            lifecycle.initial, Flag("not_registered", {"kind": kind, "event": event_type})
         )
     if event_type in OBSERVATIONS:
         return Outcome(state)
     if event_type == REGISTERED:
-        return Outcome(
-            state, "already_registered", f"the {_KIND_WORDS[kind]} is already registered"
-        )
+        return Outcome(state, Flag("already_registered", {"kind": kind}))
     target = lifecycle.table.get((state, event_type))
     if target is not None:
         return Outcome(target)
     if event_type not in lifecycle.event_types:
-        return Outcome(
-            state,
-            "wrong_kind_of_event",
-            f"'{event_type}' does not apply to a {_KIND_WORDS[kind]}",
-        )
-    allowed = ", ".join(lifecycle.allowed_from(state)) or "nothing (final state)"
+        return Outcome(state, Flag("wrong_kind_of_event", {"kind": kind, "event": event_type}))
+    allowed = ",".join(lifecycle.allowed_from(state))
     return Outcome(
         state,
-        "out_of_sequence",
-        f"a {_KIND_WORDS[kind]} that is {lifecycle.labels_en[state]} cannot be "
-        f"'{event_type}'; expected: {allowed}",
+        Flag(
+            "out_of_sequence",
+            {"kind": kind, "state": state, "event": event_type, "allowed": allowed},
+        ),
     )
 
 
@@ -297,3 +286,55 @@ def actor_may(event_type: str, role: Role) -> bool:
     """Whether a person in ``role`` may be the one scanning an ``event_type`` event."""
     allowed = ACTOR_ROLES.get(event_type)
     return allowed is None or role == Role.admin or role in allowed
+
+
+EVENT_LABELS: Mapping[str, Label] = {
+    "registered": ("登记", "registered"),
+    "observed": ("扫描", "seen"),
+    "note": ("备注", "note"),
+    "temperature": ("温度记录", "temperature reading"),
+    "prepare": ("装箱", "prepare"),
+    "seal": ("封箱", "seal"),
+    "reopen": ("重新开箱", "reopen"),
+    "pickup": ("取件", "pick up"),
+    "handoff": ("交接", "hand over"),
+    "hold": ("暂扣", "hold"),
+    "release_hold": ("解除暂扣", "release hold"),
+    "receive": ("接收", "receive"),
+    "accept": ("验收合格", "accept"),
+    "reject": ("拒收", "reject"),
+    "open": ("开箱", "open"),
+    "dispatch": ("发出", "dispatch"),
+    "deliver": ("送达", "deliver"),
+    "declare_lost": ("报告丢失", "declare lost"),
+    "found": ("找回", "found"),
+    "cancel": ("取消", "cancel"),
+    "load": ("装载", "load"),
+    "unload_before_start": ("启动前卸出", "unload before start"),
+    "sterilize_start": ("灭菌开始", "start sterilization"),
+    "sterilize_end": ("灭菌结束", "end sterilization"),
+    "load_fail": ("灭菌失败", "fail the load"),
+    "quarantine": ("待放行", "quarantine"),
+    "release": ("放行", "release"),
+    "store": ("入库", "store"),
+    "use": ("使用", "use"),
+    "expire": ("过期", "expire"),
+    "compromise": ("包装受损", "mark compromised"),
+    "recall": ("召回", "recall"),
+    "reprocess": ("重新处理", "reprocess"),
+    "return_used": ("交回使用后器械", "return after use"),
+    "collect": ("回收", "collect"),
+    "wash_start": ("清洗开始", "start washing"),
+    "wash_pass": ("清洗合格", "pass washing"),
+    "wash_abort": ("清洗中止", "abort washing"),
+    "inspect_pass": ("检查合格", "pass inspection"),
+    "inspect_fail": ("检查不合格", "fail inspection"),
+    "pack": ("包装", "pack"),
+    "repair_start": ("送修", "send to repair"),
+    "repair_end": ("维修完成", "return from repair"),
+    "scrap": ("报废", "scrap"),
+}
+
+_unlabelled = ALL_EVENT_TYPES - set(EVENT_LABELS)
+if _unlabelled:  # pragma: no cover - caught at import by every test run
+    raise ValueError(f"event types without a label: {sorted(_unlabelled)}")

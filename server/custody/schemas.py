@@ -63,7 +63,8 @@ class EventResult(BaseModel):
     event_id: uuid.UUID
     status: Status
     code: str | None = None
-    reason: str | None = None
+    reason: str | None = Field(None, description="Why, in English")
+    reason_zh: str | None = Field(None, description="Why, in Chinese")
     position: int | None = None
     item_seq: int | None = None
 

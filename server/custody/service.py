@@ -25,7 +25,9 @@ from labels.identity import InvalidId, Kind, parse_id
 from server.auth.service import Principal
 from server.config import Settings
 from server.custody import ledger
+from server.custody.flags import Flag
 from server.custody.lifecycle import ALL_EVENT_TYPES, actor_may
+from server.custody.messages import render, render_all
 from server.custody.schemas import (
     BrokenLinkRead,
     EventIn,
@@ -41,10 +43,9 @@ from server.models import Item, Person, RejectedSubmission, Site
 
 
 class _Rejection(Exception):
-    def __init__(self, code: str, reason: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
+    def __init__(self, code: str, **params: str) -> None:
+        self.flag = Flag(code, params)
+        super().__init__(render(self.flag))
 
 
 @dataclass(slots=True)
@@ -61,12 +62,11 @@ def _checked(text: str, expected: Kind | frozenset[Kind], role: str) -> str:
     try:
         return parse_id(text, expected).text
     except InvalidId as error:
-        raise _Rejection(error.code, f"{role}: {error.reason}") from None
+        raise _Rejection(error.code, field=role, detail=error.reason, text=text[:40]) from None
 
 
-def _humanize(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+def _minutes(delta: timedelta) -> str:
+    return str(int(delta.total_seconds() // 60))
 
 
 def _excerpt(event: EventIn) -> str:
@@ -120,14 +120,9 @@ def ingest(
 
     appended = ledger.append(session, head, [draft for _, draft in to_append], now)
     for (index, _), done in zip(to_append, appended, strict=True):
-        results[index] = EventResult(
-            index=index,
-            event_id=done.event_id,
-            status=Status.flagged if done.flag_code else Status.accepted,
-            code=done.flag_code,
-            reason=done.flag_reason,
-            position=done.position,
-            item_seq=done.item_seq,
+        status = Status.flagged if done.flags else Status.accepted
+        results[index] = _answer(
+            index, done.event_id, status, done.flags, done.position, done.item_seq
         )
     if principal.device is not None:
         principal.device.last_seen_at = now
@@ -139,13 +134,10 @@ def _resolve_codes(
     index: int, event: EventIn, principal: Principal, settings: Settings, now: datetime
 ) -> _Resolved:
     if event.type not in ALL_EVENT_TYPES:
-        raise _Rejection("unknown_type", f"'{event.type}' is not a Handoff event type")
+        raise _Rejection("unknown_type", event=event.type)
     ahead = event.occurred_at - now
     if ahead > timedelta(seconds=settings.future_reject_seconds):
-        raise _Rejection(
-            "future_timestamp",
-            f"occurred_at is {_humanize(ahead)} in the future; the device clock is wrong",
-        )
+        raise _Rejection("future_timestamp", ahead_minutes=_minutes(ahead))
     item = _checked(event.item, ITEM_KINDS, "item")
     actor = _checked(event.actor, Kind.PERSON, "actor") if event.actor else None
     counterparty = (
@@ -153,9 +145,7 @@ def _resolve_codes(
     )
     if principal.person is not None:
         if actor is not None and actor != principal.person.badge:
-            raise _Rejection(
-                "not_your_badge", "actor must be your own badge when you are logged in"
-            )
+            raise _Rejection("not_your_badge")
         actor = principal.person.badge
     return _Resolved(index, event, item, actor, counterparty, event.site)
 
@@ -204,27 +194,24 @@ def _draft(
     event = entry.event
     item = items.get(entry.item_barcode)
     if item is None:
-        raise _Rejection("unknown_barcode", f"item: no item has the barcode {entry.item_barcode}")
+        raise _Rejection("unknown_barcode", field="item", text=entry.item_barcode)
     party = {}
     for role, badge in (("actor", entry.actor_badge), ("counterparty", entry.counterparty_badge)):
         if badge is not None and badge not in people:
-            raise _Rejection("unknown_badge", f"{role}: no person has the badge {badge}")
+            raise _Rejection("unknown_badge", field=role, text=badge)
         party[role] = people[badge].id if badge else None
 
     site_id = _site_for(entry, principal, sites)
-    flags: list[tuple[str, str]] = []
+    flags: list[Flag] = []
     ahead = event.occurred_at - now
     if ahead > timedelta(seconds=settings.future_tolerance_seconds):
-        flags.append(("clock_skew", f"the device clock is {_humanize(ahead)} ahead of the server"))
+        flags.append(Flag("clock_skew", {"ahead_minutes": _minutes(ahead)}))
     if not item.active:
-        flags.append(("inactive_item", f"{item.barcode} is marked inactive"))
+        flags.append(Flag("inactive_item", {"barcode": item.barcode}))
     actor = people.get(entry.actor_badge) if entry.actor_badge else None
     if actor is not None and not actor_may(event.type, actor.role):
         flags.append(
-            (
-                "role_not_allowed",
-                f"{actor.name} is a {actor.role.value}, who may not '{event.type}'",
-            )
+            Flag("role_not_allowed", {"name": actor.name, "role": actor.role, "event": event.type})
         )
     return ledger.Draft(
         event_id=event.event_id,
@@ -243,21 +230,37 @@ def _draft(
 def _site_for(entry: _Resolved, principal: Principal, sites: dict[str, Site]) -> uuid.UUID | None:
     site = sites.get(entry.site_ref) if entry.site_ref else None
     if entry.site_ref and site is None:
-        raise _Rejection(
-            "unknown_site", f"site: no site has the code or barcode {entry.site_ref[:40]}"
-        )
+        raise _Rejection("unknown_site", text=entry.site_ref[:40])
     if principal.device is not None:
         own = principal.device.site_id
         if site is not None and site.id != own:
-            raise _Rejection(
-                "wrong_site",
-                f"device {principal.device.barcode} may only record events at its own site",
-            )
+            raise _Rejection("wrong_site", device=principal.device.barcode)
         return own
     if site is not None:
         return site.id
     person = principal.person
     return person.home_site_id if person else None
+
+
+def _answer(
+    index: int,
+    event_id: uuid.UUID,
+    status: Status,
+    flags: Sequence[Flag] = (),
+    position: int | None = None,
+    item_seq: int | None = None,
+) -> EventResult:
+    """One event's answer, its reason in both languages from the catalogue."""
+    return EventResult(
+        index=index,
+        event_id=event_id,
+        status=status,
+        code=flags[0].code if flags else None,
+        reason=render_all(flags, "en") if flags else None,
+        reason_zh=render_all(flags, "zh") if flags else None,
+        position=position,
+        item_seq=item_seq,
+    )
 
 
 def _duplicate(
@@ -267,24 +270,12 @@ def _duplicate(
     seen: dict[uuid.UUID, int],
 ) -> EventResult:
     if event.event_id in seen:
-        return EventResult(
-            index=index,
-            event_id=event.event_id,
-            status=Status.duplicate,
-            code="repeated_in_batch",
-            reason=f"same event_id as index {seen[event.event_id]}",
-        )
+        flag = Flag("repeated_in_batch", {"first": str(seen[event.event_id])})
+        return _answer(index, event.event_id, Status.duplicate, [flag])
     row = stored[event.event_id]
     same = row.type == event.type and row.occurred_at == event.occurred_at
-    return EventResult(
-        index=index,
-        event_id=event.event_id,
-        status=Status.duplicate,
-        code=None if same else "different_content",
-        reason=None if same else "an event with this event_id but different content is stored",
-        position=row.position,
-        item_seq=row.item_seq,
-    )
+    flags = [] if same else [Flag("different_content")]
+    return _answer(index, event.event_id, Status.duplicate, flags, row.position, row.item_seq)
 
 
 def _reject_batch(
@@ -299,31 +290,18 @@ def _reject_batch(
         rejection = rejections.get(index)
         if rejection is None:
             results.append(
-                EventResult(
-                    index=index,
-                    event_id=event.event_id,
-                    status=Status.not_written,
-                    reason="not written because another event of the batch was rejected",
-                )
+                _answer(index, event.event_id, Status.not_written, [Flag("not_written")])
             )
             continue
-        results.append(
-            EventResult(
-                index=index,
-                event_id=event.event_id,
-                status=Status.rejected,
-                code=rejection.code,
-                reason=rejection.reason,
-            )
-        )
+        results.append(_answer(index, event.event_id, Status.rejected, [rejection.flag]))
         session.add(
             RejectedSubmission(
                 received_at=now,
                 device_id=principal.device.id if principal.device else None,
                 person_id=principal.person.id if principal.person else None,
                 event_id=str(event.event_id),
-                code=rejection.code,
-                reason=rejection.reason,
+                code=rejection.flag.code,
+                reason=render(rejection.flag),
                 excerpt=_excerpt(event),
             )
         )

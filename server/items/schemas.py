@@ -65,11 +65,18 @@ class ItemRead(BaseModel):
     active: bool
     state: str = Field(description="Current lifecycle state, projected from the ledger")
     state_label: str
+    state_label_zh: str
     last_seq: int
     last_event_at: datetime | None
     current_site: SiteRef | None
     holder: PartyRead | None
     open_flags: int
+
+
+class FlagRead(BaseModel):
+    code: str
+    en: str
+    zh: str
 
 
 class CustodyEventRead(BaseModel):
@@ -85,7 +92,7 @@ class CustodyEventRead(BaseModel):
     received_at: datetime
     details: dict[str, Any]
     flag_code: str | None
-    flag_reason: str | None
+    flags: list[FlagRead] = Field(description="Why the event is flagged; empty if it is not")
     prev_hash: str
     hash: str
     hash_ok: bool = Field(description="The row still matches its stored hash")

@@ -13,12 +13,15 @@ from labels.identity import new_id
 from server import audit
 from server.custody import ledger
 from server.custody.chain import event_hash
+from server.custody.flags import Flag
 from server.custody.lifecycle import LIFECYCLES, REGISTERED
+from server.custody.messages import render
 from server.enums import ItemKind
 from server.errors import Conflict, Unprocessable
 from server.items.schemas import (
     CustodyChain,
     CustodyEventRead,
+    FlagRead,
     ItemCreate,
     ItemRead,
     ItemUpdate,
@@ -126,6 +129,10 @@ def _party(person: Person | None) -> PartyRead | None:
     return PartyRead(badge=person.badge, name=person.name, role=person.role) if person else None
 
 
+def _flag_read(flag: Flag) -> FlagRead:
+    return FlagRead(code=flag.code, en=render(flag, "en"), zh=render(flag, "zh"))
+
+
 def describe_item(session: Session, item: Item) -> ItemRead:
     def get_site(site_id: uuid.UUID | None) -> Site | None:
         return session.get(Site, site_id) if site_id else None
@@ -138,7 +145,8 @@ def describe_item(session: Session, item: Item) -> ItemRead:
         attributes=item.attributes,
         active=item.active,
         state=item.state,
-        state_label=LIFECYCLES[item.kind].labels_en.get(item.state, item.state),
+        state_label=LIFECYCLES[item.kind].labels.get(item.state, (item.state, item.state))[1],
+        state_label_zh=LIFECYCLES[item.kind].labels.get(item.state, (item.state, item.state))[0],
         last_seq=item.last_seq,
         last_event_at=item.last_event_at,
         current_site=_site_ref(get_site(item.current_site_id)),
@@ -176,7 +184,7 @@ def custody_chain(session: Session, item: Item) -> CustodyChain:
                 received_at=event.received_at,
                 details=event.details,
                 flag_code=event.flag_code,
-                flag_reason=event.flag_reason,
+                flags=[_flag_read(Flag.from_json(flag)) for flag in event.flags],
                 prev_hash=event.prev_hash,
                 hash=event.hash,
                 hash_ok=hash_ok,

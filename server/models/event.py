@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from server.models.base import Base
+from server.models.base import Base, JSONType
 
 
 class CustodyEvent(Base):
@@ -41,7 +41,7 @@ class CustodyEvent(Base):
     details: Mapped[dict[str, Any]]
     schema_version: Mapped[int] = mapped_column(default=1)
     flag_code: Mapped[str | None] = mapped_column(String(40))
-    flag_reason: Mapped[str | None] = mapped_column(Text)
+    flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

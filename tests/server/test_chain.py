@@ -35,7 +35,7 @@ def _chain(count: int) -> list[StoredLink]:
             details={"n": position, "名": "标本"},
             schema_version=1,
             flag_code=None,
-            flag_reason=None,
+            flags=[],
         )
         digest = event_hash(fields, previous)
         links.append(StoredLink(fields, previous, digest))
@@ -66,7 +66,7 @@ def test_every_field_is_covered_by_the_hash() -> None:
         "details": {"n": 2},
         "schema_version": 2,
         "flag_code": "x",
-        "flag_reason": "y",
+        "flags": [{"code": "x", "params": {}}],
     }
     for name, value in changes.items():
         assert event_hash(replace(base, **{name: value}), GENESIS_HASH) != links[0].hash, name

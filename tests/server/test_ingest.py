@@ -80,11 +80,16 @@ class TestFlagged:
         assert result["status"] == "flagged"
         assert result["code"] == "out_of_sequence"
         assert "cannot be 'open'" in result["reason"] and "expected: " in result["reason"]
+        assert result["reason_zh"] == "标本箱当前为「空箱在站点」，不能「开箱」；下一步应为：取消、装箱"
         assert _events(session_factory) == before + 1
         item = client.get(f"/api/v1/items/{world.box}", headers=login(client, "admin")).json()
         assert item["state"] == "available"  # a flagged event does not move the lifecycle
         assert item["open_flags"] == 1
         assert item["current_site"]["code"] == "LAB"  # but it does say where the box was seen
+        chain = client.get(f"/api/v1/items/{world.box}/custody", headers=login(client, "admin"))
+        flags = chain.json()["events"][-1]["flags"]
+        assert [f["code"] for f in flags] == ["out_of_sequence"]
+        assert flags[0]["zh"] == result["reason_zh"] and flags[0]["en"] == result["reason"]
 
     def test_small_clock_skew_is_flagged_not_refused(
         self, client: TestClient, world: World

@@ -6,6 +6,7 @@ from collections import deque
 
 import pytest
 
+from server.custody.flags import Flag
 from server.custody.lifecycle import (
     ACTOR_ROLES,
     ALL_EVENT_TYPES,
@@ -16,6 +17,7 @@ from server.custody.lifecycle import (
     apply,
     fold,
 )
+from server.custody.messages import CATALOGUE, render
 from server.enums import ItemKind, Role
 
 KINDS = list(ItemKind)
@@ -45,24 +47,61 @@ def test_every_pair_is_either_a_transition_or_a_flag(kind: ItemKind) -> None:
             elif event in OBSERVATIONS:
                 assert outcome.state == state and not outcome.flagged
             else:
-                assert outcome.flagged and outcome.state == state
-                assert outcome.flag_reason and event in outcome.flag_reason
+                assert outcome.flag is not None and outcome.state == state
+                if event == REGISTERED:
+                    assert outcome.flag.code == "already_registered"
+                else:
+                    assert outcome.flag.params["event"] == event
+                for language in ("zh", "en"):
+                    sentence = render(outcome.flag, language)
+                    assert sentence != outcome.flag.code and "{" not in sentence
 
 
-def test_flag_reasons_read_as_sentences() -> None:
-    outcome = apply(ItemKind.specimen_box, "available", "receive")
-    assert outcome.flag_code == "out_of_sequence"
-    assert outcome.flag_reason == (
+def test_flag_reasons_read_as_sentences_in_both_languages() -> None:
+    flag = apply(ItemKind.specimen_box, "available", "receive").flag
+    assert flag is not None and flag.code == "out_of_sequence"
+    assert render(flag, "en") == (
         "a specimen box that is empty at its clinic cannot be 'receive'; expected: cancel, prepare"
     )
-    wrong = apply(ItemKind.specimen_box, "available", "wash_start")
-    assert wrong.flag_code == "wrong_kind_of_event"
+    assert render(flag, "zh") == "标本箱当前为「空箱在站点」，不能「接收」；下一步应为：取消、装箱"
+    wrong = apply(ItemKind.specimen_box, "available", "wash_start").flag
+    assert wrong is not None and wrong.code == "wrong_kind_of_event"
+    assert render(wrong, "zh") == "「清洗开始」不适用于标本箱"
+
+
+def test_every_catalogue_entry_renders_in_both_languages() -> None:
+    samples = {
+        "kind": "pack",
+        "state": "packed",
+        "event": "release",
+        "allowed": "load,expire",
+        "ahead_minutes": "95",
+        "barcode": "PK0",
+        "name": "王芳",
+        "role": "courier",
+        "first": "3",
+        "field": "item",
+        "text": "BX1",
+        "detail": "d",
+        "device": "DV1",
+    }
+    for code in CATALOGUE:
+        for language in ("zh", "en"):
+            sentence = render(Flag(code, samples), language)
+            assert sentence != code and "{" not in sentence, (code, language)
+    assert (
+        render(Flag("clock_skew", {"ahead_minutes": "95"}), "zh")
+        == "终端时钟比服务器快 1 小时 35 分钟"
+    )
 
 
 def test_registration_comes_first_and_once() -> None:
     assert apply(ItemKind.pack, None, REGISTERED).state == "packed"
-    assert apply(ItemKind.pack, None, "load").flag_code == "not_registered"
-    assert apply(ItemKind.pack, "packed", REGISTERED).flag_code == "already_registered"
+    assert apply(ItemKind.pack, None, "load").flag == Flag(
+        "not_registered", {"kind": "pack", "event": "load"}
+    )
+    already = apply(ItemKind.pack, "packed", REGISTERED).flag
+    assert already is not None and already.code == "already_registered"
 
 
 def test_fold_walks_a_box_round_trip() -> None:

@@ -259,7 +259,11 @@ def upgrade() -> None:
         ),
         sa.Column("schema_version", sa.Integer(), nullable=False),
         sa.Column("flag_code", sa.String(length=40), nullable=True),
-        sa.Column("flag_reason", sa.Text(), nullable=True),
+        sa.Column(
+            "flags",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
         sa.ForeignKeyConstraint(

@@ -1,0 +1,146 @@
+"""The message catalogue: flags and refusals in words a worker understands (中文 / English).
+
+Messages are rendered when read, from a flag's code and params, so a stored event can be
+shown in either language. Params that name a kind, state, event or role are codes and are
+translated here; the rest are shown as given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+from server.custody.flags import Flag
+from server.custody.lifecycle import EVENT_LABELS, LIFECYCLES, Label
+from server.enums import ItemKind, Role
+
+Language = Literal["zh", "en"]
+
+KIND_LABELS: Mapping[str, Label] = {
+    ItemKind.specimen_box: ("标本箱", "specimen box"),
+    ItemKind.pack: ("无菌包", "pack"),
+    ItemKind.instrument_set: ("器械包", "instrument set"),
+}
+ROLE_LABELS: Mapping[str, Label] = {
+    Role.admin: ("管理员", "administrator"),
+    Role.dispatcher: ("调度员", "dispatcher"),
+    Role.courier: ("配送员", "courier"),
+    Role.cssd_staff: ("消毒供应中心人员", "CSSD staff member"),
+    Role.lab_receiver: ("检验接收人员", "laboratory receiver"),
+    Role.clinic_staff: ("卫生院人员", "clinic staff member"),
+}
+
+CATALOGUE: Mapping[str, Label] = {
+    "out_of_sequence": (
+        "{kind}当前为「{state}」，不能「{event}」；下一步应为：{allowed}",
+        "a {kind} that is {state} cannot be '{event}'; expected: {allowed}",
+    ),
+    "wrong_kind_of_event": ("「{event}」不适用于{kind}", "'{event}' does not apply to a {kind}"),
+    "not_registered": (
+        "{kind}尚未登记，不能「{event}」",
+        "the {kind} has no 'registered' event before '{event}'",
+    ),
+    "already_registered": ("{kind}已登记", "the {kind} is already registered"),
+    "clock_skew": ("终端时钟比服务器快 {ahead}", "the device clock is {ahead} ahead of the server"),
+    "inactive_item": ("{barcode} 已停用", "{barcode} is marked inactive"),
+    "role_not_allowed": (
+        "{name}（{role}）无权「{event}」",
+        "{name} is a {role}, who may not '{event}'",
+    ),
+    # Answers to events that were not stored, or stored before.
+    "repeated_in_batch": ("与本批第 {first} 条重复", "same event_id as index {first}"),
+    "different_content": (
+        "该事件编号已存在，但内容不同",
+        "an event with this event_id but different content is stored",
+    ),
+    "not_written": (
+        "本批有被拒绝的扫描，此条未写入，请去掉被拒绝的扫描后重发",
+        "not written because another event of the batch was rejected",
+    ),
+    "unknown_type": ("「{event}」不是 Handoff 的事件类型", "'{event}' is not a Handoff event type"),
+    "future_timestamp": (
+        "扫描时间比服务器时间晚 {ahead}，终端时钟有误",
+        "occurred_at is {ahead} in the future; the device clock is wrong",
+    ),
+    "not_your_badge": (
+        "登录后只能以本人工牌记录",
+        "actor must be your own badge when you are logged in",
+    ),
+    "unknown_barcode": (
+        "{field}：没有条码为 {text} 的物品",
+        "{field}: no item has the barcode {text}",
+    ),
+    "unknown_badge": (
+        "{field}：没有工牌为 {text} 的人员",
+        "{field}: no person has the badge {text}",
+    ),
+    "unknown_site": (
+        "没有代码或条码为 {text} 的站点",
+        "site: no site has the code or barcode {text}",
+    ),
+    "wrong_site": (
+        "终端 {device} 只能记录本站点的扫描",
+        "device {device} may only record events at its own site",
+    ),
+    # A scanned code that is not a valid Handoff ID (labels.identity gives the English).
+    "empty": ("{field}：条码为空", "{field}: {detail}"),
+    "bad_length": ("{field}：{text} 长度不对（应为 11 位）", "{field}: {detail}"),
+    "bad_character": ("{field}：{text} 含有无效字符", "{field}: {detail}"),
+    "unknown_prefix": ("{field}：{text} 不是 Handoff 条码", "{field}: {detail}"),
+    "bad_check": ("{field}：{text} 校验位错误（误读或输错），请重新扫描", "{field}: {detail}"),
+    "wrong_kind": ("{field}：{text} 条码类型不对", "{field}: {detail}"),
+}
+
+FIELD_LABELS: Mapping[str, Label] = {
+    "item": ("物品", "item"),
+    "actor": ("扫描人", "actor"),
+    "counterparty": ("交接对方", "counterparty"),
+}
+
+
+def _label(labels: Mapping[str, Label], code: str, language: Language) -> str:
+    pair = labels.get(code)
+    return code if pair is None else pair[0 if language == "zh" else 1]
+
+
+def _duration(minutes_text: str, language: Language) -> str:
+    minutes = int(minutes_text)
+    hours, rest = divmod(minutes, 60)
+    if language == "zh":
+        return f"{hours} 小时 {rest} 分钟" if hours else f"{rest} 分钟"
+    return f"{hours} h {rest} min" if hours else f"{rest} min"
+
+
+def render(flag: Flag, language: Language = "en") -> str:
+    """The flag as a sentence in ``language``."""
+    templates = CATALOGUE.get(flag.code)
+    if templates is None:
+        return flag.code
+    params = dict(flag.params)
+    kind = params.get("kind", "")
+    values: dict[str, str] = dict(params)
+    if kind:
+        values["kind"] = _label(KIND_LABELS, kind, language)
+    if "state" in params and kind in LIFECYCLES:
+        values["state"] = _label(LIFECYCLES[ItemKind(kind)].labels, params["state"], language)
+    if "event" in params:
+        values["event"] = _label(EVENT_LABELS, params["event"], language)
+    if "allowed" in params:
+        names = [_label(EVENT_LABELS, e, language) for e in params["allowed"].split(",") if e]
+        none = "无（已是最终状态）" if language == "zh" else "nothing (final state)"
+        values["allowed"] = ("、" if language == "zh" else ", ").join(names) or none
+    if "field" in params:
+        values["field"] = _label(FIELD_LABELS, params["field"], language)
+    if "role" in params:
+        values["role"] = _label(ROLE_LABELS, params["role"], language)
+    if "ahead_minutes" in params:
+        values["ahead"] = _duration(params["ahead_minutes"], language)
+    template = templates[0 if language == "zh" else 1]
+    try:
+        return template.format(**values)
+    except KeyError:
+        return flag.code
+
+
+def render_all(flags: Sequence[Flag], language: Language = "en") -> str:
+    return ("；" if language == "zh" else "; ").join(render(flag, language) for flag in flags)
