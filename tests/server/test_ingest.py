@@ -80,7 +80,9 @@ class TestFlagged:
         assert result["status"] == "flagged"
         assert result["code"] == "out_of_sequence"
         assert "cannot be 'open'" in result["reason"] and "expected: " in result["reason"]
-        assert result["reason_zh"] == "标本箱当前为「空箱在站点」，不能「开箱」；下一步应为：取消、装箱"
+        assert result["reason_zh"] == (
+            "标本箱当前为「空箱在站点」，不能「开箱」；下一步应为：取消、装箱"
+        )
         assert _events(session_factory) == before + 1
         item = client.get(f"/api/v1/items/{world.box}", headers=login(client, "admin")).json()
         assert item["state"] == "available"  # a flagged event does not move the lifecycle
