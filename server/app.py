@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.auth.endpoints import router as auth_router
 from server.config import Settings, get_settings
+from server.cssd.endpoints import router as cssd_router
 from server.custody.endpoints import router as custody_router
 from server.db import build_engine, build_sessionmaker
 from server.devices.endpoints import router as devices_router
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         devices_router,
         items_router,
         custody_router,
+        cssd_router,
     ):
         api.include_router(router)
     app.include_router(api)

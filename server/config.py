@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
     future_tolerance_seconds: Annotated[int, Field(ge=0)] = 300
     future_reject_seconds: Annotated[int, Field(ge=0)] = 24 * 3600
+    overdue_set_hours: Annotated[
+        int, Field(ge=1, description="A set not back this long is overdue")
+    ] = 72
+    expiry_warning_days: Annotated[int, Field(ge=0)] = 7
     host: str = "127.0.0.1"
     port: int = 8000
     log_sql: bool = False

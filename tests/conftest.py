@@ -231,6 +231,18 @@ def world(session_factory: sessionmaker[Session]) -> World:
             ),
         )
         built.badges["courier2"] = second.badge
+        checker = create_person(
+            session,
+            None,
+            PersonCreate(
+                name="second cssd",
+                role=Role.cssd_staff,
+                username="cssd2",
+                password=PASSWORD,
+                home_site="CSSD",
+            ),
+        )
+        built.badges["cssd2"] = checker.badge
         for code in ("T01", "LAB", "CSSD"):
             device, token = create_device(
                 session, None, DeviceCreate(name=f"{code} bench", site=code)

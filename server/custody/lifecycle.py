@@ -176,6 +176,8 @@ INSTRUMENT_SET = _build(
         ("awaiting_collection", "collect", "in_transit_dirty"),
         ("in_transit_dirty", "handoff", "in_transit_dirty"),
         ("in_transit_dirty", "receive", "received_decon"),
+        ("received_decon", "hold", "on_hold"),
+        ("on_hold", "release_hold", "received_decon"),
         ("received_decon", "wash_start", "washing"),
         ("washing", "wash_pass", "washed"),
         ("washing", "wash_abort", "received_decon"),
@@ -197,6 +199,7 @@ INSTRUMENT_SET = _build(
         "inspected": ("已检查", "inspected"),
         "packed": ("已包装", "packed"),
         "in_repair": ("维修中", "in repair"),
+        "on_hold": ("暂扣", "on hold"),
         "scrapped": ("已报废", "scrapped"),
     },
 )

@@ -82,6 +82,86 @@ CATALOGUE: Mapping[str, Label] = {
         "终端 {device} 只能记录本站点的扫描",
         "device {device} may only record events at its own site",
     ),
+    # Sterile supply (WS 310).
+    "machine_not_in_service": (
+        "灭菌器 {machine} 当前「{machine_status}」，不能使用",
+        "sterilizer {machine} is {machine_status} and cannot be used",
+    ),
+    "bowie_dick_missing": (
+        "灭菌器 {machine} 今天的 B-D 测试尚未通过，不能开始第一锅",
+        "sterilizer {machine} has no passed Bowie-Dick test today; the first load cannot start",
+    ),
+    "load_empty": ("该锅次没有装载任何包", "the load has no packs"),
+    "load_already_started": (
+        "{pack}：该锅次已开始灭菌，不能再加包",
+        "{pack}: the load has started; no packs can be added",
+    ),
+    "pack_in_other_load": ("{pack} 已在锅次 {load} 中", "{pack} is already in load {load}"),
+    "method_mismatch": (
+        "{pack} 需要{method}灭菌，灭菌器 {machine} 不适用",
+        "{pack} needs {method} sterilization, which sterilizer {machine} does not do",
+    ),
+    "parameters_incomplete": (
+        "灭菌参数记录不完整（缺：{missing}），不能放行",
+        "the cycle record is incomplete (missing: {missing}); no release without it",
+    ),
+    "cycle_failed": ("灭菌物理参数不合格，本锅失败", "physical parameters failed; the load failed"),
+    "chemical_indicator_failed": (
+        "化学指示物不合格，本锅包不得发放",
+        "the chemical indicator failed; the load's packs may not be issued",
+    ),
+    "wet_packs": ("湿包：{packs}，需重新处理", "wet packs: {packs}; they go back for reprocessing"),
+    "cooling_too_short": (
+        "冷却仅 {minutes} 分钟，应不少于 30 分钟",
+        "cooled for only {minutes} min; at least 30 min is required",
+    ),
+    "load_not_unloaded": (
+        "锅次 {load} 当前为「{load_status}」，不能放行",
+        "load {load} is {load_status} and cannot be released",
+    ),
+    "implant_waits_for_bi": (
+        "锅次 {load} 含植入物，须等生物监测合格，或登记紧急放行（第5类化学指示物、批准人、原因）",
+        "load {load} holds implants: it waits for the biological indicator unless an emergency "
+        "release is recorded (Type 5 indicator, approver, reason)",
+    ),
+    "bi_failed": ("锅次 {load} 生物监测不合格", "load {load} failed its biological indicator"),
+    "pack_recalled": (
+        "{pack} 已召回，禁止使用，请退回",
+        "{pack} is recalled: do not use, send it back",
+    ),
+    "pack_unusable": (
+        "{pack} 当前为「{state}」，不能发放或使用",
+        "{pack} is {state} and cannot be issued or used",
+    ),
+    "pack_expired": (
+        "{pack} 已于 {day} 过期，请退回重新处理",
+        "{pack} expired after {day}; send it back for reprocessing",
+    ),
+    "pack_not_released": (
+        "{pack} 当前为「{state}」，尚未放行，不能发放",
+        "{pack} is {state}, not released; it cannot be issued",
+    ),
+    "pack_not_at_clinic": (
+        "{pack} 当前为「{state}」，尚未在站点签收",
+        "{pack} is {state}; it has not been received at the clinic",
+    ),
+    "storage_condition_required": (
+        "纺织品包装须注明存放环境是否达标，才能计算有效期",
+        "a textile pack needs the storage condition to compute its expiry",
+    ),
+    "count_discrepancy": (
+        "清点与基数不符：{items}，器械包暂扣",
+        "count differs from the set list: {items}; the set is on hold",
+    ),
+    "special_pathogen_path": (
+        "{set} 为特殊感染器械，须走专用处理流程（专用清洗机）",
+        "{set} carries a special pathogen and must take the dedicated path (dedicated washer)",
+    ),
+    "set_on_hold": ("{set} 暂扣中：{reason}", "{set} is on hold: {reason}"),
+    "loaner_untested": (
+        "外来器械 {set} 首次使用前须登记参数并完成灭菌效果测试",
+        "loaner set {set} needs its parameters and first-use test recorded before processing",
+    ),
     # A scanned code that is not a valid Handoff ID (labels.identity gives the English).
     "empty": ("{field}：条码为空", "{field}: {detail}"),
     "bad_length": ("{field}：{text} 长度不对（应为 11 位）", "{field}: {detail}"),
@@ -91,6 +171,24 @@ CATALOGUE: Mapping[str, Label] = {
     "wrong_kind": ("{field}：{text} 条码类型不对", "{field}: {detail}"),
 }
 
+MACHINE_STATUS_LABELS: Mapping[str, Label] = {
+    "in_service": ("在用", "in service"),
+    "out_of_service": ("停用", "out of service"),
+    "requalifying": ("再确认中", "requalifying"),
+}
+CYCLE_STATUS_LABELS: Mapping[str, Label] = {
+    "building": ("装载中", "being loaded"),
+    "running": ("运行中", "running"),
+    "unloaded": ("已卸载待审核", "unloaded, awaiting review"),
+    "released": ("已放行", "released"),
+    "passed": ("合格", "passed"),
+    "failed": ("失败", "failed"),
+    "aborted": ("中止", "aborted"),
+}
+METHOD_LABELS: Mapping[str, Label] = {
+    "steam": ("压力蒸汽", "steam"),
+    "low_temperature": ("低温", "low-temperature"),
+}
 FIELD_LABELS: Mapping[str, Label] = {
     "item": ("物品", "item"),
     "actor": ("扫描人", "actor"),
@@ -133,6 +231,12 @@ def render(flag: Flag, language: Language = "en") -> str:
         values["field"] = _label(FIELD_LABELS, params["field"], language)
     if "role" in params:
         values["role"] = _label(ROLE_LABELS, params["role"], language)
+    if "machine_status" in params:
+        values["machine_status"] = _label(MACHINE_STATUS_LABELS, params["machine_status"], language)
+    if "load_status" in params:
+        values["load_status"] = _label(CYCLE_STATUS_LABELS, params["load_status"], language)
+    if "method" in params:
+        values["method"] = _label(METHOD_LABELS, params["method"], language)
     if "ahead_minutes" in params:
         values["ahead"] = _duration(params["ahead_minutes"], language)
     template = templates[0 if language == "zh" else 1]

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from labels.identity import InvalidId, Kind, parse_id
 from server.auth.service import Principal
 from server.config import Settings
+from server.cssd import guards
 from server.custody import ledger
 from server.custody.flags import Flag
 from server.custody.lifecycle import ALL_EVENT_TYPES, actor_may
@@ -118,7 +119,15 @@ def ingest(
         seen[event.event_id] = index
         to_append.append((index, drafts[index]))
 
+    today = now.astimezone(settings.zone).date()
+    scans = [(draft.item, draft.type) for _, draft in to_append]
+    for position, flags in guards.pack_scan_flags(session, scans, today).items():
+        to_append[position][1].flags.extend(flags)
     appended = ledger.append(session, head, [draft for _, draft in to_append], now)
+    for _, draft in to_append:
+        if draft.type == "use":
+            patient = draft.details.get("patient_ref")
+            guards.record_use(session, draft.item, str(patient) if patient else None)
     for (index, _), done in zip(to_append, appended, strict=True):
         status = Status.flagged if done.flags else Status.accepted
         results[index] = _answer(

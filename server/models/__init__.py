@@ -2,6 +2,18 @@
 
 from server.models.audit import AuditRecord
 from server.models.base import Base, RecordModel, utc_now
+from server.models.cssd import (
+    Cycle,
+    CycleItem,
+    Gs1Link,
+    Machine,
+    MachineTest,
+    Notification,
+    Pack,
+    Recall,
+    SetAsset,
+    SetTemplate,
+)
 from server.models.device import Device
 from server.models.event import CustodyEvent, LedgerHead, RejectedSubmission
 from server.models.item import Item
@@ -14,12 +26,22 @@ __all__ = [
     "AuditRecord",
     "Base",
     "CustodyEvent",
+    "Cycle",
+    "CycleItem",
     "Device",
+    "Gs1Link",
     "Item",
     "LedgerHead",
+    "Machine",
+    "MachineTest",
+    "Notification",
+    "Pack",
     "Person",
+    "Recall",
     "RecordModel",
     "RejectedSubmission",
+    "SetAsset",
+    "SetTemplate",
     "Site",
     "utc_now",
 ]

@@ -130,6 +130,6 @@ def test_landing_page_says_what_is_running(client: TestClient, world: World) -> 
     page = client.get("/")
     assert page.status_code == 200
     assert "Handoff" in page.text and "/docs" in page.text
-    # 5 sites, 7 people, 3 devices, 4 items, 4 'registered' events in the test county
+    # 5 sites, 8 people, 3 devices, 4 items, 4 'registered' events in the test county
     numbers = re.findall(r'<td class="n">([^<]*)</td>', page.text)
-    assert numbers == ["5", "7", "3", "4", "4"]
+    assert numbers == ["5", "8", "3", "4", "4"]
