@@ -24,6 +24,24 @@ from sqlalchemy.orm import Session
 
 from server.auth.service import Principal
 from server.config import Settings
+from server.cssd import service as cssd
+from server.cssd.rules import MachineKind, Material, Method, TestKind
+from server.cssd.schemas import (
+    DispatchIn,
+    InspectionIn,
+    Instrument,
+    LoadFinish,
+    MachineCreate,
+    PackIn,
+    ReceiptIn,
+    SetCreate,
+    TemplateCreate,
+    TestIn,
+    UnloadIn,
+    WashFinish,
+    WashIn,
+)
+from server.cssd.service import Clock
 from server.custody.schemas import EventIn
 from server.custody.service import ingest
 from server.devices.schemas import DeviceCreate
@@ -32,7 +50,7 @@ from server.enums import ItemKind, Role, SiteKind
 from server.errors import Conflict
 from server.items.schemas import ItemCreate
 from server.items.service import register_item
-from server.models import Device, Item, Person, Site
+from server.models import Cycle, Device, Item, Pack, Person, SetTemplate, Site
 from server.people.schemas import PersonCreate
 from server.people.service import create_person
 from server.sites.schemas import SiteCreate
@@ -88,12 +106,17 @@ GIVEN = [
     "平",
 ]
 SET_TEMPLATES = [
-    ("清创缝合包", "Debridement and suture set"),
-    ("换药包", "Dressing change set"),
-    ("产包", "Delivery set"),
-    ("口腔器械包", "Dental instrument set"),
-    ("妇科检查包", "Gynaecological examination set"),
-]
+    ("SUTURE", "清创缝合包", "Debridement and suture set",
+     [("持针器", 1), ("组织镊", 2), ("线剪", 1), ("弯盘", 1)], Material.nonwoven),
+    ("DRESS", "换药包", "Dressing change set", [("镊子", 2), ("弯盘", 1), ("治疗碗", 1)],
+     Material.nonwoven),
+    ("DELIVERY", "产包", "Delivery set", [("脐带剪", 1), ("止血钳", 2), ("弯盘", 1)],
+     Material.nonwoven),
+    ("DENTAL", "口腔器械包", "Dental instrument set", [("口镜", 1), ("探针", 1), ("镊子", 1)],
+     Material.paper_plastic_pouch),
+    ("GYN", "妇科检查包", "Gynaecological examination set", [("窥阴器", 1), ("卵圆钳", 1)],
+     Material.nonwoven),
+]  # fmt: skip
 SPECIMENS = [
     ("routine_blood", "2-8C", "血常规"),
     ("serum", "2-8C", "生化血清"),
@@ -252,6 +275,64 @@ def load_demo(
         devices[site.code] = device
         tokens.append(f"{site.code}\t{device.barcode}\t{token}")
 
+    progress("sterile supply: set templates, washers, sterilizers …")
+    setup = Clock(setup_time, zone)
+    for code, zh, en, instruments, material in SET_TEMPLATES:
+        cssd.create_template(
+            session,
+            cssd_staff[0],
+            TemplateCreate(
+                code=code,
+                name_zh=zh,
+                name_en=en,
+                packaging_material=material,
+                instruments=[Instrument(name=name, count=count) for name, count in instruments],
+            ),
+        )
+    for machine in (
+        MachineCreate(code="WD1", name="全自动清洗消毒器1", kind=MachineKind.washer, site="CSSD"),
+        MachineCreate(code="WD2", name="全自动清洗消毒器2", kind=MachineKind.washer, site="CSSD"),
+        MachineCreate(
+            code="WD9",
+            name="特殊感染专用清洗机",
+            kind=MachineKind.washer,
+            site="CSSD",
+            special_pathogen=True,
+        ),
+        MachineCreate(
+            code="ST1",
+            name="脉动真空灭菌器1",
+            kind=MachineKind.sterilizer,
+            site="CSSD",
+            method=Method.steam,
+            prevacuum=True,
+        ),
+        MachineCreate(
+            code="ST2",
+            name="脉动真空灭菌器2",
+            kind=MachineKind.sterilizer,
+            site="CSSD",
+            method=Method.steam,
+            prevacuum=True,
+        ),
+        MachineCreate(
+            code="LT1",
+            name="过氧化氢低温等离子灭菌器",
+            kind=MachineKind.sterilizer,
+            site="CSSD",
+            method=Method.low_temperature,
+        ),
+    ):
+        cssd.create_machine(session, cssd_staff[0], machine)
+    # Yesterday's routine BI on ST2 passed: today's ST2 loads are what a failure would recall.
+    cssd.record_test(
+        session,
+        cssd_staff[0],
+        cssd.machine_by_code(session, "ST2"),
+        TestIn(kind=TestKind.biological_indicator, passed=True),
+        setup,
+    )
+
     progress("items …")
     boxes: dict[str, list[Item]] = {}
     sets: dict[str, list[Item]] = {}
@@ -269,21 +350,11 @@ def load_demo(
             )
             for n in range(1, 4)
         ]
-        templates = rng.sample(SET_TEMPLATES, 4)
         sets[site.code] = [
-            register_item(
-                session,
-                None,
-                ItemCreate(
-                    kind=ItemKind.instrument_set,
-                    description=f"{zh} {en}",
-                    home_site=site.code,
-                    attributes={"template": en},
-                ),
-                setup_time,
-            )
-            for zh, en in templates
-        ]
+            cssd.register_set(session, cssd_staff[0], SetCreate(template=code, home_site=site.code),
+                              setup)
+            for code, *_ in rng.sample(SET_TEMPLATES, 4)
+        ]  # fmt: skip
 
     progress("a day of events …")
     demo_day = _Day()
@@ -316,10 +387,139 @@ def load_demo(
         )
         demo_day.at(when, partial(queue, device_site, event))
 
+    def at(moment: datetime) -> Clock:
+        return Clock(moment, zone)
+
+    discrepancy_shown = False
+
+    def receive(when: datetime, tray: Item, courier: Person) -> None:
+        nonlocal discrepancy_shown
+        asset = cssd.set_asset(session, tray)
+        template = session.get(SetTemplate, asset.template_id)
+        assert template is not None
+        counted = {str(i["name"]): int(i["count"]) for i in template.instruments}
+        if not discrepancy_shown:
+            # One set comes back a pair of forceps short: it is held with the reason.
+            discrepancy_shown = True
+            first = next(iter(counted))
+            counted[first] -= 1
+        cssd.receive_set(
+            session,
+            rng.choice(cssd_staff),
+            ReceiptIn(set=tray.barcode, courier=courier.badge, counted=counted),
+            at(when),
+        )
+
+    def process(when: datetime, trays: list[Item], sterilizer: str, courier: Person) -> None:
+        """Wash, inspect, pack, sterilize, release and send one courier's sets back out."""
+        worker, checker = rng.sample(cssd_staff, 2)
+        ready = [tray for tray in trays if tray.state == "received_decon"]
+        if not ready:
+            return
+        washer = rng.choice(["WD1", "WD2"])
+        wash = cssd.start_wash(
+            session,
+            worker,
+            WashIn(washer=washer, program="标准程序", sets=[t.barcode for t in ready]),
+            at(when),
+        )
+        cssd.finish_wash(
+            session,
+            worker,
+            wash,
+            WashFinish(passed=True, parameters={"a0": 3000, "temperature_c": 93}),
+            at(when + timedelta(minutes=55)),
+        )
+        packs = []
+        for tray in ready:
+            cssd.inspect_set(
+                session, checker, tray, InspectionIn(passed=True), at(when + timedelta(minutes=70))
+            )
+            item, _ = cssd.pack_set(
+                session,
+                worker,
+                PackIn(set=tray.barcode, checker=checker.badge),
+                at(when + timedelta(minutes=80)),
+            )
+            packs.append(item)
+        machine = cssd.machine_by_code(session, sterilizer)
+        load = cssd.create_load(
+            session, worker, machine, "134℃ 4 分钟", at(when + timedelta(minutes=85))
+        )
+        for item in packs:
+            cssd.add_to_load(session, worker, load, item.barcode, at(when + timedelta(minutes=86)))
+        cssd.start_load(session, worker, load, at(when + timedelta(minutes=90)))
+        cssd.finish_load(
+            session,
+            worker,
+            load,
+            LoadFinish(passed=True, temperature_c=134.3, pressure_kpa=212, hold_minutes=4.5),
+            at(when + timedelta(minutes=140)),
+        )
+        cssd.unload(
+            session,
+            worker,
+            load,
+            UnloadIn(cooling_minutes=35, chemical_indicator_passed=True),
+            at(when + timedelta(minutes=175)),
+        )
+        cssd.release_load(session, checker, load, None, at(when + timedelta(minutes=185)))
+        barcodes = [item.barcode for item in packs]
+        cssd.store_packs(session, worker, barcodes, at(when + timedelta(minutes=190)))
+        out = max(when + timedelta(minutes=200), minute(14, 40))
+        for item in packs:
+            pack = session.get(Pack, item.id)
+            destination = session.get(Site, pack.destination_site_id) if pack else None
+            assert destination is not None
+            demo_day.at(out, partial(send, out, item, destination, courier, worker))
+
+    def send(
+        when: datetime, item: Item, destination: Site, courier: Person, worker: Person
+    ) -> None:
+        cssd.dispatch(
+            session,
+            worker,
+            DispatchIn(packs=[item.barcode], courier=courier.badge, destination=destination.code),
+            at(when),
+        )
+        arrival = when + timedelta(minutes=30 + travel_minutes(hospital, destination))
+        scan(destination.code, arrival, "deliver", item, courier, clinic_staff[destination.code])
+
+    def bowie_dick(when: datetime) -> None:
+        for code in ("ST1", "ST2"):
+            cssd.record_test(
+                session,
+                cssd_staff[0],
+                cssd.machine_by_code(session, code),
+                TestIn(kind=TestKind.bowie_dick, passed=True),
+                at(when),
+            )
+
+    def failed_bi(when: datetime) -> None:
+        """The BI incubated from ST2's first load reads positive: recall since the last pass."""
+        loads = (
+            session.execute(
+                select(Cycle).where(Cycle.number.like("ST2-%")).order_by(Cycle.started_at)
+            )
+            .scalars()
+            .first()
+        )
+        cssd.record_test(
+            session,
+            cssd_staff[1],
+            cssd.machine_by_code(session, "ST2"),
+            TestIn(
+                kind=TestKind.biological_indicator,
+                passed=False,
+                load=loads.number if loads else None,
+                note="培养 阳性",
+            ),
+            at(when),
+        )
+
     # Couriers take the clinics in four sectors, each in angular order.
     ordered = sorted(clinics, key=lambda entry: entry[1] % (2 * math.pi))
     sectors = [ordered[i::4] for i in range(4)]
-    new_packs: list[tuple[datetime, Item, Site]] = []
     flagged_demo = False
     for courier, sector in zip(couriers, sectors, strict=True):
         sector = sorted(sector, key=lambda entry: entry[1] % (2 * math.pi))
@@ -400,81 +600,25 @@ def load_demo(
                 courier,
                 clinic_staff[origin.code],
             )
-        for tray, origin in carried_sets:
-            worker = rng.choice(cssd_staff)
-            start = clock + timedelta(minutes=10)
-            scan("CSSD", start, "receive", tray, worker, courier, count_matches=True)
-            scan(
-                "CSSD",
-                start + timedelta(minutes=20),
-                "wash_start",
-                tray,
-                worker,
-                washer="WD-1",
-                program="standard",
+        if carried_sets:
+            back_at_cssd = clock + timedelta(minutes=10)
+            sterilizer = "ST1" if couriers.index(courier) % 2 == 0 else "ST2"
+            for tray, _ in carried_sets:
+                demo_day.at(back_at_cssd, partial(receive, back_at_cssd, tray, courier))
+            trays = [tray for tray, _ in carried_sets]
+            demo_day.at(
+                back_at_cssd + timedelta(minutes=20),
+                partial(
+                    process,
+                    back_at_cssd + timedelta(minutes=20),
+                    trays,
+                    sterilizer,
+                    couriers[(couriers.index(courier) + 1) % len(couriers)],
+                ),
             )
-            scan("CSSD", start + timedelta(minutes=75), "wash_pass", tray, worker, a0=3000)
-            scan("CSSD", start + timedelta(minutes=90), "inspect_pass", tray, worker)
-            scan("CSSD", start + timedelta(minutes=100), "pack", tray, worker, packaging="nonwoven")
-            new_packs.append((start + timedelta(minutes=101), tray, origin))
 
-    def make_pack(when: datetime, tray: Item, origin: Site) -> None:
-        packer = rng.choice(cssd_staff)
-        pack = register_item(
-            session,
-            packer,
-            ItemCreate(
-                kind=ItemKind.pack,
-                description=tray.description,
-                home_site=origin.code,
-                attributes={"set": tray.barcode, "packaging": "nonwoven"},
-            ),
-            when,
-            device=devices["CSSD"],
-        )
-        load = f"L{the_day:%y%m%d}-{1 + (when.hour >= 13)}"
-        for offset, event_type, details in (
-            (15, "load", {"load": load, "sterilizer": "ST-1"}),
-            (20, "sterilize_start", {"load": load, "program": "134C 4min"}),
-            (75, "sterilize_end", {"load": load, "temperature_c": 134.2, "pressure_kpa": 210}),
-            (110, "quarantine", {"load": load, "cooling_min": 35, "wet_pack": False}),
-            (125, "release", {"load": load, "chemical_indicator": "pass"}),
-            (130, "store", {}),
-        ):
-            event = EventIn(
-                event_id=uuid.UUID(int=rng.getrandbits(128)),
-                type=event_type,
-                item=pack.barcode,
-                actor=packer.badge,
-                occurred_at=when + timedelta(minutes=offset),
-                details=details,
-            )
-            demo_day.at(event.occurred_at, partial(queue, "CSSD", event))
-        courier = couriers[rng.randrange(len(couriers))]
-        dispatched = max(when + timedelta(minutes=140), minute(14, 40))
-        for event_type, at, actor, other, device_site in (
-            ("dispatch", dispatched, packer, courier, "CSSD"),
-            (
-                "deliver",
-                dispatched + timedelta(minutes=30 + rng.randint(0, 80)),
-                courier,
-                clinic_staff[origin.code],
-                origin.code,
-            ),
-        ):
-            event = EventIn(
-                event_id=uuid.UUID(int=rng.getrandbits(128)),
-                type=event_type,
-                item=pack.barcode,
-                actor=actor.badge,
-                counterparty=other.badge,
-                occurred_at=at,
-                details={},
-            )
-            demo_day.at(at, partial(queue, device_site, event))
-
-    for when, tray, origin in new_packs:
-        demo_day.at(when, partial(make_pack, when, tray, origin))
+    demo_day.at(minute(7, 0), partial(bowie_dick, minute(7, 0)))
+    demo_day.at(minute(20, 45), partial(failed_bi, minute(20, 45)))
 
     def flush(now: datetime) -> int:
         stored = 0

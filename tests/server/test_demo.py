@@ -13,7 +13,7 @@ from server.custody.service import verify_ledger
 from server.db import session_scope
 from server.demo import HOSPITAL, load_demo
 from server.enums import Role, SiteKind
-from server.models import CustodyEvent, Device, Item, Person, Site
+from server.models import CustodyEvent, Device, Item, Machine, Pack, Person, Recall, Site
 
 
 def _km(site: Site) -> float:
@@ -45,7 +45,7 @@ def test_demo_county(
         kinds = dict(session.execute(select(Item.kind, func.count()).group_by(Item.kind)).all())
         assert all(count > 20 for count in kinds.values()) and len(kinds) == 3
         events = session.execute(select(func.count()).select_from(CustodyEvent)).scalar_one()
-        assert events > 600
+        assert events > 800
         flagged = (
             session.execute(
                 select(CustodyEvent.flag_code).where(CustodyEvent.flag_code.is_not(None))
@@ -54,6 +54,15 @@ def test_demo_county(
             .all()
         )
         assert flagged == ["out_of_sequence"]  # the one planted anomaly, nothing accidental
+        # The CSSD day: loads released on two sterilizers, then ST2's BI fails and recalls.
+        recalls = session.execute(select(Recall)).scalars().all()
+        assert len(recalls) == 1
+        recalled = session.execute(select(Pack).where(Pack.recall_id == recalls[0].id)).scalars()
+        assert len(list(recalled)) > 3
+        statuses = dict(session.execute(select(Machine.code, Machine.status)).all())
+        assert statuses["ST2"] == "out_of_service" and statuses["ST1"] == "in_service"
+        held = session.execute(select(Item.barcode).where(Item.state == "on_hold")).scalars()
+        assert len(list(held)) == 1  # the set that came back one instrument short
         report = verify_ledger(session)
     assert report.ok, report
     assert (tmp_path / "tokens.txt").stat().st_mode & 0o777 == 0o600
