@@ -129,7 +129,7 @@ def settings(database_url: str) -> Settings:
 
 # --- a small county to test against -------------------------------------------------
 
-from datetime import time  # noqa: E402
+from datetime import time, timedelta  # noqa: E402
 
 from fastapi.testclient import TestClient  # noqa: E402
 from sqlalchemy.orm import Session, sessionmaker  # noqa: E402
@@ -174,7 +174,7 @@ def _hash_the_test_password_once() -> Iterator[None]:
 @pytest.fixture
 def world(session_factory: sessionmaker[Session]) -> World:
     built = World()
-    now = utc_now()
+    now = utc_now() - timedelta(days=1)  # the test county's items were registered yesterday
     with session_scope(session_factory) as session:
         for code, kind in (
             ("CH", SiteKind.county_hospital),

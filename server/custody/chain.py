@@ -39,6 +39,7 @@ class ChainedFields:
     schema_version: int
     flag_code: str | None
     flags: Sequence[Mapping[str, Any]]
+    clock_offset_ms: int | None = None
 
 
 def _uuid(value: uuid.UUID | None) -> str | None:
@@ -70,6 +71,10 @@ def canonical_bytes(fields: ChainedFields, prev_hash: str) -> bytes:
         "flags": list(fields.flags),
         "prev": prev_hash,
     }
+    if fields.clock_offset_ms is not None:
+        # Added after the first events were stored: present only when measured, so older
+        # rows keep the hash they were written with.
+        document["clock_offset_ms"] = fields.clock_offset_ms
     return json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode()

@@ -35,7 +35,9 @@ def ingest_events(
     event is ``rejected`` the batch is answered 422 and nothing of it is written; send
     the others again without the rejected ones.
     """
-    response, rejected = service.ingest(session, principal, batch.events, settings, now)
+    response, rejected = service.ingest(
+        session, principal, batch.events, settings, now, sent_at=batch.sent_at
+    )
     if not rejected:
         return response
     first = next(r for r in response.results if r.status == "rejected")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from server.custody.chain import ChainedFields, ChainReport, StoredLink, event_hash, verify_chain
 from server.custody.flags import Flag
 from server.custody.lifecycle import apply
-from server.custody.projection import EventFacts, Projection, advance, rebuild
+from server.custody.projection import EventFacts, Projection, advance, rebuild, state_before
 from server.models import CustodyEvent, Item, LedgerHead
 
 HEAD_ID = 1
@@ -39,6 +39,7 @@ class Draft:
     device_id: uuid.UUID | None = None
     details: dict[str, Any] = field(default_factory=dict)
     flags: list[Flag] = field(default_factory=list)
+    clock_offset_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,24 +104,50 @@ def _projection_of(item: Item) -> Projection:
 def append(
     session: Session, head: LedgerHead, drafts: Sequence[Draft], received_at: datetime
 ) -> list[Appended]:
-    """Append ``drafts`` in order; the caller holds ``head`` from ``lock_head``."""
+    """Append ``drafts`` in order; the caller holds ``head`` from ``lock_head``.
+
+    An event is judged against the item's state at the moment it happened. Usually that
+    is the current projection (the event is the latest); an event that happened before
+    the item's latest one — synced late by an offline device — is judged against the
+    history before it, and the item's projection is rebuilt in causal order.
+    """
     projections: dict[uuid.UUID, tuple[Item, Projection]] = {}
+    histories: dict[uuid.UUID, list[EventFacts]] = {}
+    in_batch: dict[uuid.UUID, list[EventFacts]] = {}
     rows: list[dict[str, Any]] = []
     appended: list[Appended] = []
     position, previous = head.position, head.hash
     for draft in drafts:
         item = draft.item
-        item_before = projections.get(item.id, (item, _projection_of(item)))[1]
-        outcome = apply(item.kind, item_before.state, draft.type)
+        before = projections.get(item.id, (item, _projection_of(item)))[1]
+        position += 1
+        facts = EventFacts(
+            position,
+            draft.type,
+            draft.actor_id,
+            draft.counterparty_id,
+            draft.site_id,
+            draft.occurred_at,
+            False,
+            draft.clock_offset_ms,
+        )
+        late = before.last_event_at is not None and facts.causal_at < before.last_event_at
+        if late and item.id not in histories:
+            stored = [facts_of(event) for event in events_for_item(session, item.id)]
+            histories[item.id] = stored + in_batch.get(item.id, [])
+        history = histories.get(item.id)
+        state = (
+            state_before(item.kind, history, facts).state if history is not None else (before.state)
+        )
+        outcome = apply(item.kind, state, draft.type)
         flags = ([outcome.flag] if outcome.flag else []) + draft.flags
         flag_code = flags[0].code if flags else None
         stored_flags = [flag.to_json() for flag in flags]
-        position += 1
         fields = ChainedFields(
             position=position,
             event_id=draft.event_id,
             item_id=item.id,
-            item_seq=item_before.last_seq + 1,
+            item_seq=before.last_seq + 1,
             type=draft.type,
             actor_id=draft.actor_id,
             counterparty_id=draft.counterparty_id,
@@ -132,6 +159,7 @@ def append(
             schema_version=1,
             flag_code=flag_code,
             flags=stored_flags,
+            clock_offset_ms=draft.clock_offset_ms,
         )
         digest = event_hash(fields, previous)
         rows.append(
@@ -151,20 +179,19 @@ def append(
                 "schema_version": 1,
                 "flag_code": flag_code,
                 "flags": stored_flags,
+                "clock_offset_ms": draft.clock_offset_ms,
                 "prev_hash": previous,
                 "hash": digest,
             }
         )
-        facts = EventFacts(
-            position,
-            draft.type,
-            draft.actor_id,
-            draft.counterparty_id,
-            draft.site_id,
-            draft.occurred_at,
-            flag_code is not None,
-        )
-        projections[item.id] = (item, advance(item_before, facts, outcome))
+        facts = replace(facts, flagged=flag_code is not None)
+        in_batch.setdefault(item.id, []).append(facts)
+        if history is not None:
+            history.append(facts)
+            after = rebuild(item.kind, history)
+        else:
+            after = advance(before, facts, outcome)
+        projections[item.id] = (item, after)
         appended.append(Appended(draft.event_id, position, fields.item_seq, outcome.state, flags))
         previous = digest
     if not rows:
@@ -223,6 +250,7 @@ def chained_fields(event: CustodyEvent) -> ChainedFields:
         schema_version=event.schema_version,
         flag_code=event.flag_code,
         flags=event.flags,
+        clock_offset_ms=event.clock_offset_ms,
     )
 
 
@@ -235,6 +263,7 @@ def facts_of(event: CustodyEvent) -> EventFacts:
         event.site_id,
         event.occurred_at,
         event.flag_code is not None,
+        event.clock_offset_ms,
     )
 
 

@@ -42,6 +42,10 @@ CATALOGUE: Mapping[str, Label] = {
     ),
     "already_registered": ("{kind}已登记", "the {kind} is already registered"),
     "clock_skew": ("终端时钟比服务器快 {ahead}", "the device clock is {ahead} ahead of the server"),
+    "clock_behind": (
+        "终端时钟比服务器慢 {behind}",
+        "the device clock is {behind} behind the server",
+    ),
     "inactive_item": ("{barcode} 已停用", "{barcode} is marked inactive"),
     "role_not_allowed": (
         "{name}（{role}）无权「{event}」",
@@ -239,6 +243,8 @@ def render(flag: Flag, language: Language = "en") -> str:
         values["method"] = _label(METHOD_LABELS, params["method"], language)
     if "ahead_minutes" in params:
         values["ahead"] = _duration(params["ahead_minutes"], language)
+    if "behind_minutes" in params:
+        values["behind"] = _duration(params["behind_minutes"], language)
     template = templates[0 if language == "zh" else 1]
     try:
         return template.format(**values)

@@ -48,6 +48,11 @@ class EventBatch(BaseModel):
     )
 
     events: list[EventIn] = Field(description="In the order they happened at the device")
+    sent_at: AwareDatetime | None = Field(
+        None,
+        description="The device's clock when it sent the batch; lets the server measure the "
+        "device's clock error and order late events by when they really happened",
+    )
 
 
 class Status(StrEnum):

@@ -70,6 +70,13 @@ def _minutes(delta: timedelta) -> str:
     return str(int(delta.total_seconds() // 60))
 
 
+def _skew_flag(ahead: timedelta) -> Flag:
+    """The device clock is ``ahead`` of the server's (negative: behind)."""
+    if ahead >= timedelta():
+        return Flag("clock_skew", {"ahead_minutes": _minutes(ahead)})
+    return Flag("clock_behind", {"behind_minutes": _minutes(-ahead)})
+
+
 def _excerpt(event: EventIn) -> str:
     text = json.dumps(event.model_dump(mode="json"), ensure_ascii=False)
     return text if len(text) <= 2000 else text[:2000] + "…"
@@ -81,18 +88,25 @@ def ingest(
     events: Sequence[EventIn],
     settings: Settings,
     now: datetime,
+    *,
+    sent_at: datetime | None = None,
 ) -> tuple[IngestResponse, bool]:
-    """Store a batch; returns the per-event answer and whether the batch was rejected."""
+    """Store a batch; returns the per-event answer and whether the batch was rejected.
+
+    ``sent_at`` is the device's clock when it sent the batch: the difference to ``now``
+    is the device's clock error, kept on each event and used to place it in time.
+    """
     if len(events) > settings.ingest_batch_limit:
         raise PayloadTooLarge(
             f"a batch may hold at most {settings.ingest_batch_limit} events; "
             f"this one has {len(events)} — split it"
         )
+    offset = _clock_offset(now, sent_at)
     resolved: list[_Resolved] = []
     rejections: dict[int, _Rejection] = {}
     for index, event in enumerate(events):
         try:
-            resolved.append(_resolve_codes(index, event, principal, settings, now))
+            resolved.append(_resolve_codes(index, event, principal, settings, now, offset))
         except _Rejection as rejection:
             rejections[index] = rejection
 
@@ -100,7 +114,9 @@ def ingest(
     drafts: dict[int, ledger.Draft] = {}
     for entry in resolved:
         try:
-            drafts[entry.index] = _draft(entry, principal, items, people, sites, settings, now)
+            drafts[entry.index] = _draft(
+                entry, principal, items, people, sites, settings, now, offset
+            )
         except _Rejection as rejection:
             rejections[entry.index] = rejection
 
@@ -139,12 +155,21 @@ def ingest(
     return _summary(final), False
 
 
+def _clock_offset(now: datetime, sent_at: datetime | None) -> timedelta | None:
+    return None if sent_at is None else now - sent_at
+
+
 def _resolve_codes(
-    index: int, event: EventIn, principal: Principal, settings: Settings, now: datetime
+    index: int,
+    event: EventIn,
+    principal: Principal,
+    settings: Settings,
+    now: datetime,
+    offset: timedelta | None,
 ) -> _Resolved:
     if event.type not in ALL_EVENT_TYPES:
         raise _Rejection("unknown_type", event=event.type)
-    ahead = event.occurred_at - now
+    ahead = event.occurred_at + (offset or timedelta()) - now
     if ahead > timedelta(seconds=settings.future_reject_seconds):
         raise _Rejection("future_timestamp", ahead_minutes=_minutes(ahead))
     item = _checked(event.item, ITEM_KINDS, "item")
@@ -199,6 +224,7 @@ def _draft(
     sites: dict[str, Site],
     settings: Settings,
     now: datetime,
+    offset: timedelta | None,
 ) -> ledger.Draft:
     event = entry.event
     item = items.get(entry.item_barcode)
@@ -212,9 +238,11 @@ def _draft(
 
     site_id = _site_for(entry, principal, sites)
     flags: list[Flag] = []
-    ahead = event.occurred_at - now
-    if ahead > timedelta(seconds=settings.future_tolerance_seconds):
-        flags.append(Flag("clock_skew", {"ahead_minutes": _minutes(ahead)}))
+    tolerance = timedelta(seconds=settings.future_tolerance_seconds)
+    if offset is not None and abs(offset) > tolerance:
+        flags.append(_skew_flag(-offset))
+    elif offset is None and event.occurred_at - now > tolerance:
+        flags.append(_skew_flag(event.occurred_at - now))
     if not item.active:
         flags.append(Flag("inactive_item", {"barcode": item.barcode}))
     actor = people.get(entry.actor_badge) if entry.actor_badge else None
@@ -233,6 +261,7 @@ def _draft(
         device_id=principal.device.id if principal.device else None,
         details=event.details,
         flags=flags,
+        clock_offset_ms=None if offset is None else int(offset.total_seconds() * 1000),
     )
 
 

@@ -19,21 +19,36 @@ from server.models.event import CustodyEvent, LedgerHead, RejectedSubmission
 from server.models.item import Item
 from server.models.person import Person
 from server.models.site import Site
+from server.models.specimen import (
+    Alert,
+    Box,
+    Discrepancy,
+    HandoffLeg,
+    ManifestLine,
+    SpecimenType,
+    Trip,
+    TripStop,
+)
 from server.models.token import AccessToken
 
 __all__ = [
     "AccessToken",
+    "Alert",
     "AuditRecord",
     "Base",
+    "Box",
     "CustodyEvent",
     "Cycle",
     "CycleItem",
     "Device",
+    "Discrepancy",
     "Gs1Link",
+    "HandoffLeg",
     "Item",
     "LedgerHead",
     "Machine",
     "MachineTest",
+    "ManifestLine",
     "Notification",
     "Pack",
     "Person",
@@ -43,5 +58,8 @@ __all__ = [
     "SetAsset",
     "SetTemplate",
     "Site",
+    "SpecimenType",
+    "Trip",
+    "TripStop",
     "utc_now",
 ]

@@ -42,6 +42,8 @@ class CustodyEvent(Base):
     schema_version: Mapped[int] = mapped_column(default=1)
     flag_code: Mapped[str | None] = mapped_column(String(40))
     flags: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    # The device's clock error measured when its batch arrived (server − device), if sent.
+    clock_offset_ms: Mapped[int | None] = mapped_column(default=None)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

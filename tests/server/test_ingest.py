@@ -304,3 +304,72 @@ class TestHostileBodies:
         response = client.post("/api/v1/events", content=chunks(), headers=headers)
         assert response.status_code == 413
         assert response.json()["error"] == "PayloadTooLarge"
+
+
+class TestLateAndSkewedDevices:
+    def test_a_late_offline_scan_takes_its_place_in_the_history(
+        self, client: TestClient, world: World
+    ) -> None:
+        """The lab's receipt reaches the server before the courier's offline pickup scan."""
+        staff, courier = world.badges["clinic_staff"], world.badges["courier"]
+        lab = world.badges["lab_receiver"]
+        t0 = utc_now() - timedelta(hours=3)
+        _post(
+            client,
+            world,
+            "T01",
+            scan("prepare", world.box, actor=staff, at=t0),
+            scan("seal", world.box, actor=staff, at=t0 + timedelta(minutes=5), seal="S1"),
+        )
+        early = _post(
+            client,
+            world,
+            "LAB",
+            scan("receive", world.box, actor=lab, counterparty=courier, at=t0 + timedelta(hours=2)),
+        ).json()
+        assert early["results"][0]["code"] == "out_of_sequence"  # as far as anyone knew then
+        late = client.post(
+            "/api/v1/events",
+            headers=device_auth(world, "T01"),
+            json={
+                "events": [
+                    scan(
+                        "pickup",
+                        world.box,
+                        actor=courier,
+                        counterparty=staff,
+                        at=t0 + timedelta(minutes=30),
+                    )
+                ],
+                "sent_at": utc_now().isoformat(),
+            },
+        ).json()
+        assert late["results"][0]["status"] == "accepted"  # judged where it happened
+        item = client.get(f"/api/v1/items/{world.box}", headers=login(client, "admin")).json()
+        assert item["state"] == "received"  # seal → pickup → receive, in causal order
+        chain = client.get(f"/api/v1/items/{world.box}/custody", headers=login(client, "admin"))
+        events = chain.json()["events"]
+        assert [e["type"] for e in events] == ["registered", "prepare", "seal", "receive", "pickup"]
+        verify = client.get("/api/v1/ledger/verify", headers=login(client, "admin")).json()
+        assert verify["ok"], verify
+
+    def test_a_device_clock_off_by_more_than_the_tolerance_is_flagged(
+        self, client: TestClient, world: World
+    ) -> None:
+        device_now = utc_now() - timedelta(minutes=7)  # the phone is 7 minutes slow
+        response = client.post(
+            "/api/v1/events",
+            headers=device_auth(world, "T01"),
+            json={
+                "events": [scan("prepare", world.box, at=device_now - timedelta(minutes=1))],
+                "sent_at": device_now.isoformat(),
+            },
+        )
+        result = response.json()["results"][0]
+        assert result["status"] == "flagged" and result["code"] == "clock_behind"
+        assert result["reason_zh"].startswith("终端时钟比服务器慢 7")
+        chain = client.get(f"/api/v1/items/{world.box}/custody", headers=login(client, "admin"))
+        last = chain.json()["events"][-1]
+        assert last["occurred_at"].startswith(
+            (device_now - timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M")
+        )

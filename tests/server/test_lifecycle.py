@@ -76,6 +76,7 @@ def test_every_catalogue_entry_renders_in_both_languages() -> None:
         "event": "release",
         "allowed": "load,expire",
         "ahead_minutes": "95",
+        "behind_minutes": "7",
         "barcode": "PK0",
         "name": "王芳",
         "role": "courier",
