@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,14 +19,18 @@ from server.auth.endpoints import router as auth_router
 from server.config import Settings, get_settings
 from server.cssd.endpoints import router as cssd_router
 from server.custody.endpoints import router as custody_router
-from server.db import build_engine, build_sessionmaker
+from server.db import build_engine, build_sessionmaker, session_scope
 from server.devices.endpoints import router as devices_router
 from server.errors import install_error_handlers
 from server.items.endpoints import router as items_router
+from server.models import utc_now
 from server.people.endpoints import router as people_router
 from server.sites.endpoints import router as sites_router
+from server.specimens.endpoints import router as specimens_router
 from web.pages import STATIC_DIR
 from web.pages import router as pages_router
+
+logger = logging.getLogger("handoff")
 
 DESCRIPTION = """
 Handoff keeps the chain of custody of a county medical consortium's specimen boxes and
@@ -88,6 +94,22 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+async def _sweep_alerts(app: FastAPI, settings: Settings) -> None:
+    """Raise time-based alerts (limits at risk, stale one-sided handoffs) every so often."""
+    from server.specimens.service import sweep
+
+    def once() -> None:
+        with session_scope(app.state.sessionmaker) as session:
+            sweep(session, utc_now(), settings.transit_minutes, settings.one_sided_handoff_minutes)
+
+    while True:
+        await asyncio.sleep(settings.alert_sweep_seconds)
+        try:
+            await asyncio.to_thread(once)
+        except Exception:  # a sweep that fails (database away) must not stop the next one
+            logger.exception("alert sweep failed")
+
+
 def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
@@ -100,7 +122,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = build_engine(settings.database_url, echo=settings.log_sql)
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
+        sweeper = (
+            asyncio.create_task(_sweep_alerts(app, settings))
+            if settings.alert_sweep_seconds
+            else None
+        )
         yield
+        if sweeper is not None:
+            sweeper.cancel()
         engine.dispose()
 
     app = FastAPI(
@@ -126,6 +155,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         items_router,
         custody_router,
         cssd_router,
+        specimens_router,
     ):
         api.include_router(router)
     app.include_router(api)

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
         int, Field(ge=1, description="A set not back this long is overdue")
     ] = 72
     expiry_warning_days: Annotated[int, Field(ge=0)] = 7
+    transit_minutes: Annotated[int, Field(ge=1, description="Assumed time to the lab")] = 60
+    one_sided_handoff_minutes: Annotated[int, Field(ge=1)] = 30
+    alert_sweep_seconds: Annotated[int, Field(ge=0, description="0 turns the sweep off")] = 60
     host: str = "127.0.0.1"
     port: int = 8000
     log_sql: bool = False

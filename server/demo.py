@@ -50,11 +50,12 @@ from server.enums import ItemKind, Role, SiteKind
 from server.errors import Conflict
 from server.items.schemas import ItemCreate
 from server.items.service import register_item
-from server.models import Cycle, Device, Item, Pack, Person, SetTemplate, Site
+from server.models import Cycle, Device, Item, Pack, Person, SetTemplate, Site, Trip
 from server.people.schemas import PersonCreate
 from server.people.service import create_person
 from server.sites.schemas import SiteCreate
 from server.sites.service import create_site
+from server.specimens import service as specimens
 
 DEMO_PASSWORD = "handoff-demo"
 HOSPITAL = (30.2540, 115.0470)  # a county seat in the hills of central China
@@ -117,11 +118,13 @@ SET_TEMPLATES = [
     ("GYN", "妇科检查包", "Gynaecological examination set", [("窥阴器", 1), ("卵圆钳", 1)],
      Material.nonwoven),
 ]  # fmt: skip
+# Specimen types the townships send (codes of the default table) and the readings their
+# boxes show; tissue goes to the pathology centre.
 SPECIMENS = [
-    ("routine_blood", "2-8C", "血常规"),
-    ("serum", "2-8C", "生化血清"),
-    ("urine", "2-8C", "尿液"),
-    ("micro_swab", "ambient", "微生物拭子"),
+    ("serum", (3.0, 7.5), "LAB"),
+    ("micro_swab", (16.0, 24.0), "LAB"),
+    ("frozen_plasma", (-30.0, -20.0), "LAB"),
+    ("tissue_formalin", (16.0, 24.0), "PATH"),
 ]
 
 
@@ -258,7 +261,7 @@ def load_demo(
         )
 
     person(Role.admin, "admin", hospital)
-    person(Role.dispatcher, "dispatcher", hospital)
+    dispatcher = person(Role.dispatcher, "dispatcher", hospital)
     couriers = [person(Role.courier, f"courier{n}", hospital) for n in range(1, 5)]
     cssd_staff = [person(Role.cssd_staff, f"cssd{n}", centres["CSSD"]) for n in range(1, 4)]
     lab_staff = [person(Role.lab_receiver, f"lab{n}", centres["LAB"]) for n in range(1, 3)]
@@ -517,25 +520,39 @@ def load_demo(
             at(when),
         )
 
-    # Couriers take the clinics in four sectors, each in angular order.
+    def complete(trip: Trip, when: datetime) -> None:
+        specimens.complete_trip(session, trip, when)
+
+    # Couriers take the clinics in four sectors, each in angular order. Each morning run is a
+    # trip whose manifest lists every box and set to collect and where it is dropped. Three
+    # things go wrong on purpose: a sealed box is left behind (missing from its manifest), a
+    # seal is found broken at the laboratory, and a urine box arrives past its time limit.
     ordered = sorted(clinics, key=lambda entry: entry[1] % (2 * math.pi))
     sectors = [ordered[i::4] for i in range(4)]
-    flagged_demo = False
-    for courier, sector in zip(couriers, sectors, strict=True):
+    for number, (courier, sector) in enumerate(zip(couriers, sectors, strict=True)):
         sector = sorted(sector, key=lambda entry: entry[1] % (2 * math.pi))
         clock = minute(8, 20)
         here: Site = hospital
-        carried_boxes: list[tuple[Item, Site]] = []
+        carried_boxes: list[tuple[Item, Site, str, float, int]] = []
         carried_sets: list[tuple[Item, Site]] = []
-        for site, _ in sector:
+        stops: list[dict[str, Any]] = []
+        drops: dict[str, list[str]] = {"LAB": [], "PATH": [], "CSSD": []}
+        for stop_index, (site, _) in enumerate(sector):
             staff = clinic_staff[site.code]
             clock += timedelta(minutes=travel_minutes(here, site))
             here = site
+            pickups: list[str] = []
             sending = boxes[site.code][: rng.randint(1, 3)]
-            for box in sending:
-                specimen_type, temperature_class, _ = rng.choice(SPECIMENS)
-                prepared = minute(7, 30) + timedelta(minutes=rng.randint(0, 50))
+            for box_index, box in enumerate(sending):
+                specimen_type, (low, high), centre = rng.choice(SPECIMENS)
+                collected = minute(7, 0) + timedelta(minutes=rng.randint(0, 50))
+                late = number == 2 and stop_index == 0 and box_index == 0
+                if late:
+                    specimen_type, (low, high), centre = "urine", (3.0, 7.5), "LAB"
+                    collected = minute(6, 10)
+                prepared = max(collected, minute(7, 30)) + timedelta(minutes=rng.randint(0, 20))
                 seal = f"S{rng.randint(100000, 999999)}"
+                count = rng.randint(4, 24)
                 scan(
                     site.code,
                     prepared,
@@ -543,11 +560,16 @@ def load_demo(
                     box,
                     staff,
                     specimen_type=specimen_type,
-                    count=rng.randint(4, 24),
-                    temperature_class=temperature_class,
-                    collected_from=(prepared - timedelta(hours=1)).isoformat(),
+                    count=count,
+                    collected_at=collected.isoformat(),
+                    destination=centre,
                 )
                 scan(site.code, prepared + timedelta(minutes=4), "seal", box, staff, seal=seal)
+                pickups.append(box.barcode)
+                drops[centre].append(box.barcode)
+                if number == 0 and stop_index == 0 and box_index == 0:
+                    continue  # left behind at the clinic: the manifest will say it is missing
+                reading = round(rng.uniform(low, high), 1)
                 scan(
                     site.code,
                     clock + timedelta(minutes=2),
@@ -557,26 +579,29 @@ def load_demo(
                     staff,
                     seal=seal,
                     seal_intact=True,
-                    temperature_c=round(rng.uniform(3.5, 7.5), 1),
+                    temperature_c=reading,
                 )
-                carried_boxes.append((box, site))
+                carried_boxes.append((box, site, seal, reading, count))
             for tray in sets[site.code][: rng.randint(1, 2)]:
                 scan(site.code, minute(7, 45), "return_used", tray, staff, precleaned=True)
                 scan(site.code, clock + timedelta(minutes=4), "collect", tray, courier, staff)
                 carried_sets.append((tray, site))
+                pickups.append(tray.barcode)
+                drops["CSSD"].append(tray.barcode)
+            stops.append({"site": site.code, "planned_arrival": clock, "pickups": pickups})
             clock += timedelta(minutes=8)
         clock += timedelta(minutes=travel_minutes(here, hospital))
-        for box, origin in carried_boxes:
-            receiver, centre = (
-                (path_staff, "PATH")
-                if box.barcode[-1] in "05AF"
-                else (rng.choice(lab_staff), "LAB")
-            )
-            if not flagged_demo:
-                # One box is received before the courier's pickup scan reached the server's
-                # order: the demo shows a flagged event next to the normal ones.
-                flagged_demo = True
-                scan(centre, clock + timedelta(minutes=3), "open", box, receiver)
+        for centre in ("LAB", "PATH", "CSSD"):
+            stops.append({"site": centre, "planned_arrival": clock, "drops": drops[centre]})
+        trip = specimens.create_trip(
+            session, dispatcher, courier.badge, the_day, f"鄂J·{7301 + number}", stops
+        )
+        back_home = clock + timedelta(minutes=30)
+        demo_day.at(back_home, partial(complete, trip, back_home))
+        for box_index, (box, origin, seal, reading, count) in enumerate(carried_boxes):
+            centre = next(code for code, listed in drops.items() if box.barcode in listed)
+            receiver = path_staff if centre == "PATH" else rng.choice(lab_staff)
+            broken = number == 1 and box_index == 0
             scan(
                 centre,
                 clock + timedelta(minutes=5),
@@ -584,11 +609,22 @@ def load_demo(
                 box,
                 receiver,
                 courier,
-                seal_intact=True,
-                temperature_c=round(rng.uniform(3.0, 7.9), 1),
-                count_matches=True,
+                seal=seal,
+                seal_intact=not broken,
+                temperature_c=reading,
+                count=count,
             )
-            scan(centre, clock + timedelta(minutes=12), "accept", box, receiver)
+            if broken:
+                scan(
+                    centre,
+                    clock + timedelta(minutes=15),
+                    "accept",
+                    box,
+                    receiver,
+                    note="封条破损，标本完好，已在报告中注明",
+                )
+            else:
+                scan(centre, clock + timedelta(minutes=12), "accept", box, receiver)
             scan(centre, clock + timedelta(minutes=25), "open", box, receiver)
             back = max(minute(14, 30), clock + timedelta(minutes=40))
             scan(centre, back, "dispatch", box, receiver, courier)

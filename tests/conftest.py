@@ -123,6 +123,7 @@ def settings(database_url: str) -> Settings:
         environment=Environment.test,
         database_url=database_url,
         secret_key="test-secret-key-that-is-long-enough-0123456789",
+        alert_sweep_seconds=0,
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -19,7 +19,7 @@ from server.enums import ItemKind, Role
 
 # Events that record a fact without moving an item through its lifecycle; valid in any
 # state. "registered" is the first event of every item and only valid as the first.
-OBSERVATIONS = frozenset({"observed", "note", "temperature"})
+OBSERVATIONS = frozenset({"observed", "note", "temperature", "confirm_handoff"})
 REGISTERED = "registered"
 
 
@@ -251,7 +251,7 @@ def fold(kind: ItemKind, event_types: Iterable[str]) -> str | None:
 
 # Who holds the item after a transfer event: the scanning person (actor) or the other
 # party (counterparty). Events not listed leave the holder unchanged.
-ACTOR_TAKES = frozenset({"pickup", "collect", "receive"})
+ACTOR_TAKES = frozenset({"pickup", "collect", "receive", "confirm_handoff"})
 COUNTERPARTY_TAKES = frozenset({"handoff", "deliver", "dispatch"})
 
 
@@ -296,6 +296,7 @@ EVENT_LABELS: Mapping[str, Label] = {
     "observed": ("扫描", "seen"),
     "note": ("备注", "note"),
     "temperature": ("温度记录", "temperature reading"),
+    "confirm_handoff": ("确认接收", "confirm a handoff"),
     "prepare": ("装箱", "prepare"),
     "seal": ("封箱", "seal"),
     "reopen": ("重新开箱", "reopen"),

@@ -86,6 +86,49 @@ CATALOGUE: Mapping[str, Label] = {
         "终端 {device} 只能记录本站点的扫描",
         "device {device} may only record events at its own site",
     ),
+    # Specimen transport.
+    "seal_broken": (
+        "封条 {seal} 已破损，标本箱须暂扣待检验科处置",
+        "seal {seal} is broken; the box is held for the laboratory's decision",
+    ),
+    "seal_mismatch": (
+        "封条号不符：封箱时 {recorded}，现为 {observed}",
+        "seal number differs: sealed with {recorded}, now {observed}",
+    ),
+    "temperature_excursion": (
+        "温度 {reading}℃ 超出 {low}–{high}℃",
+        "temperature {reading} °C is outside {low}–{high} °C",
+    ),
+    "time_limit_exceeded": ("已超过送检时限 {late}", "the time limit was exceeded by {late}"),
+    "time_limit_risk": (
+        "{box} 预计无法在时限 {deadline} 前送达",
+        "{box} is predicted to miss its time limit {deadline}",
+    ),
+    "count_mismatch": (
+        "数量不符：应为 {expected}，实收 {counted}",
+        "count differs: {expected} expected, {counted} counted",
+    ),
+    "wrong_destination": (
+        "送错地点：此箱应送 {destination}",
+        "wrong destination: this box goes to {destination}",
+    ),
+    "unknown_specimen_type": ("未知标本类型 {code}", "unknown specimen type {code}"),
+    "one_sided_handoff": (
+        "{item} 交接已 {minutes} 分钟未被对方确认",
+        "the handoff of {item} has waited {minutes} min for the other party",
+    ),
+    "manifest_missing": (
+        "{item} 在行程 {trip} 的清单上，但未扫描取件",
+        "{item} is on trip {trip}'s manifest but was not picked up",
+    ),
+    "manifest_extra": (
+        "{item} 不在行程 {trip} 的清单上",
+        "{item} is not on trip {trip}'s manifest",
+    ),
+    "manifest_misrouted": (
+        "{item} 的交接地点与行程 {trip} 清单不符",
+        "{item} changed hands at a stop where trip {trip}'s manifest does not place it",
+    ),
     # Sterile supply (WS 310).
     "machine_not_in_service": (
         "灭菌器 {machine} 当前「{machine_status}」，不能使用",
@@ -243,6 +286,8 @@ def render(flag: Flag, language: Language = "en") -> str:
         values["method"] = _label(METHOD_LABELS, params["method"], language)
     if "ahead_minutes" in params:
         values["ahead"] = _duration(params["ahead_minutes"], language)
+    if "late_minutes" in params:
+        values["late"] = _duration(params["late_minutes"], language)
     if "behind_minutes" in params:
         values["behind"] = _duration(params["behind_minutes"], language)
     template = templates[0 if language == "zh" else 1]

@@ -41,6 +41,7 @@ from server.custody.schemas import (
 from server.errors import PayloadTooLarge
 from server.lookup import ITEM_KINDS
 from server.models import Item, Person, RejectedSubmission, Site
+from server.specimens import service as specimens
 
 
 class _Rejection(Exception):
@@ -139,7 +140,10 @@ def ingest(
     scans = [(draft.item, draft.type) for _, draft in to_append]
     for position, flags in guards.pack_scan_flags(session, scans, today).items():
         to_append[position][1].flags.extend(flags)
-    appended = ledger.append(session, head, [draft for _, draft in to_append], now)
+    new_drafts = [draft for _, draft in to_append]
+    specimens.before_append(session, new_drafts)
+    appended = ledger.append(session, head, new_drafts, now)
+    specimens.after_append(session, new_drafts, appended, settings.zone)
     for _, draft in to_append:
         if draft.type == "use":
             patient = draft.details.get("patient_ref")

@@ -13,7 +13,19 @@ from server.custody.service import verify_ledger
 from server.db import session_scope
 from server.demo import HOSPITAL, load_demo
 from server.enums import Role, SiteKind
-from server.models import CustodyEvent, Device, Item, Machine, Pack, Person, Recall, Site
+from server.models import (
+    Alert,
+    CustodyEvent,
+    Device,
+    Discrepancy,
+    Item,
+    Machine,
+    Pack,
+    Person,
+    Recall,
+    Site,
+    Trip,
+)
 
 
 def _km(site: Site) -> float:
@@ -53,7 +65,13 @@ def test_demo_county(
             .scalars()
             .all()
         )
-        assert flagged == ["out_of_sequence"]  # the one planted anomaly, nothing accidental
+        # the planted anomalies and nothing accidental: a broken seal and a late box ...
+        assert sorted(flagged) == ["seal_broken", "time_limit_exceeded"]
+        # ... and a sealed box left behind, missing from its trip's manifest
+        assert session.execute(select(Discrepancy.kind)).scalars().all() == ["missing"]
+        kinds = sorted(session.execute(select(Alert.kind)).scalars().all())
+        assert kinds == ["discrepancy", "seal_broken", "time_limit_exceeded"]
+        assert session.execute(select(func.count()).select_from(Trip)).scalar_one() == 4
         # The CSSD day: loads released on two sterilizers, then ST2's BI fails and recalls.
         recalls = session.execute(select(Recall)).scalars().all()
         assert len(recalls) == 1
