@@ -59,6 +59,24 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
+def get_principal_briefly(
+    request: Request,
+    now: NowDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """Authenticate in a session of its own, closed at once: for long-lived responses
+    (event streams) that must not hold a database transaction open."""
+    if credentials is None or not credentials.credentials:
+        raise NotAuthenticated("missing bearer token (Authorization: Bearer <token>)")
+    with request.app.state.sessionmaker() as session:
+        principal = authenticate(session, credentials.credentials, now)
+        session.commit()
+    return principal
+
+
+StreamReader = Annotated[Principal, Depends(get_principal_briefly)]
+
+
 def require_person(*roles: Role) -> Callable[[Principal], Person]:
     """A dependency that admits a logged-in person with one of ``roles`` (admin always)."""
     allowed = frozenset(roles) | {Role.admin}

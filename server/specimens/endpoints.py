@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from server.deps import NowDep, Reader, SessionDep, SettingsDep, require_person
+from server.deps import NowDep, Reader, SessionDep, SettingsDep, StreamReader, require_person
 from server.enums import Role
 from server.errors import NotFound, error_responses
 from server.fields import BarcodeText, Code, Name, ShortText
@@ -434,7 +434,7 @@ def close_alert(session: SessionDep, _: Resolver, now: NowDep, alert_id: int) ->
 )
 async def stream_alerts(
     request: Request,
-    _: Reader,
+    _: StreamReader,
     last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
     after: Annotated[int, Query(ge=0)] = 0,
     seconds: Annotated[float, Query(gt=0, le=3600)] = 600,
