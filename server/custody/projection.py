@@ -70,7 +70,11 @@ def advance(projection: Projection, facts: EventFacts, outcome: Outcome) -> Proj
         last_position=facts.position,
         last_event_at=facts.causal_at,
         current_site_id=facts.site_id or projection.current_site_id,
-        holder_id=holder_after(facts, projection.holder_id),
+        # A transfer the lifecycle refuses (a second courier "picking up" a box already on
+        # its way) is kept as a fact but does not move custody: the first transfer wins.
+        holder_id=projection.holder_id
+        if outcome.flagged
+        else holder_after(facts, projection.holder_id),
         open_flags=projection.open_flags + (1 if facts.flagged else 0),
     )
 

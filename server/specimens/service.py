@@ -106,13 +106,13 @@ def before_append(session: Session, drafts: Sequence[Draft]) -> None:
                 draft.flags += rules.temperature_flags(
                     specimen.temperature_class, _number(details, "temperature_c")
                 )
-        if draft.type in RECEIPTS:
-            box.received_at = happened
-            draft.flags += rules.time_limit_flags(box.deadline, happened)
             counted = _number(details, "count")
             draft.flags += rules.count_flags(
                 box.count, int(counted) if counted is not None else None
             )
+        if draft.type in RECEIPTS:
+            box.received_at = happened
+            draft.flags += rules.time_limit_flags(box.deadline, happened)
             if (
                 box.destination_site_id
                 and draft.site_id
