@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from server.auth.service import Principal, authenticate
 from server.config import Settings
+from server.db import session_scope
 from server.enums import Role
 from server.errors import NotAuthenticated, NotPermitted
 from server.models import Person, utc_now
@@ -24,15 +25,8 @@ def get_settings_dep(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """The request's unit of work: committed when the handler returns, else rolled back."""
-    session: Session = request.app.state.sessionmaker()
-    try:
+    with session_scope(request.app.state.sessionmaker) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_now() -> datetime:

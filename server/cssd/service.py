@@ -79,6 +79,12 @@ class RuleRefused(Conflict):
         )
 
 
+def _wrong_cycle_status(cycle: Cycle) -> RuleRefused:
+    return RuleRefused(
+        [Flag("load_not_unloaded", {"load": cycle.number, "load_status": cycle.status})]
+    )
+
+
 def refuse_if(flags: Sequence[Flag]) -> None:
     if flags:
         raise RuleRefused(flags)
@@ -456,9 +462,7 @@ def finish_wash(
     session: Session, actor: Person, cycle: Cycle, data: WashFinish, clock: Clock
 ) -> Cycle:
     if cycle.status != CycleStatus.running:
-        raise RuleRefused(
-            [Flag("load_not_unloaded", {"load": cycle.number, "load_status": cycle.status})]
-        )
+        raise _wrong_cycle_status(cycle)
     items = _cycle_items(session, cycle)
     machine = session.get(Machine, cycle.machine_id)
     cycle.ended_at = clock.now
@@ -741,9 +745,7 @@ def start_load(session: Session, actor: Person, load: Cycle, clock: Clock) -> Cy
     machine = session.get(Machine, load.machine_id)
     assert machine is not None
     if load.status != CycleStatus.building:
-        raise RuleRefused(
-            [Flag("load_not_unloaded", {"load": load.number, "load_status": load.status})]
-        )
+        raise _wrong_cycle_status(load)
     items = _cycle_items(session, load)
     refuse_if(rules.load_start_flags(machine_facts(session, machine, clock), len(items)))
     load.status, load.started_at, load.operator_id = CycleStatus.running, clock.now, actor.id
@@ -764,9 +766,7 @@ def finish_load(
 ) -> Cycle:
     """The cycle record at the end of a run; failed parameters fail the load."""
     if load.status != CycleStatus.running or load.ended_at is not None:
-        raise RuleRefused(
-            [Flag("load_not_unloaded", {"load": load.number, "load_status": load.status})]
-        )
+        raise _wrong_cycle_status(load)
     machine = session.get(Machine, load.machine_id)
     assert machine is not None
     record = rules.CycleRecord(data.temperature_c, data.pressure_kpa, data.hold_minutes)
@@ -821,9 +821,7 @@ def _fail_load(
 
 def unload(session: Session, actor: Person, load: Cycle, data: UnloadIn, clock: Clock) -> Cycle:
     if load.status != CycleStatus.running or load.ended_at is None:
-        raise RuleRefused(
-            [Flag("load_not_unloaded", {"load": load.number, "load_status": load.status})]
-        )
+        raise _wrong_cycle_status(load)
     record = rules.UnloadRecord(
         data.cooling_minutes,
         data.chemical_indicator_passed,
