@@ -4,10 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # Debian packages the project needs at run time (pyzbar loads libzbar through ctypes).
-APT_PACKAGES := libzbar0
+APT_PACKAGES := libzbar0 fonts-wqy-microhei libusb-1.0-0
 DEMO_DB := var/demo.db
 
-.PHONY: run test lint bench-ingest system-packages venv clean
+.PHONY: run test lint bench-ingest bench-decode bench-cssd system-packages venv clean
 
 run: venv ## Start the server with a fresh demo county on SQLite at http://127.0.0.1:8000
 	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
@@ -24,6 +24,13 @@ lint: venv ## ruff and mypy
 
 bench-ingest: venv ## Ingest throughput and custody lookup latency on PostgreSQL
 	$(BIN)/python -m bench.ingest
+
+bench-decode: venv ## Camera decoding over ../shared/bench/decode (zxing-cpp as a comparison)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.decode
+
+bench-cssd: venv ## A year of a busy CSSD on PostgreSQL: board, recall report, pack history
+	$(BIN)/python -m bench.cssd
 
 venv: system-packages $(VENV)/.installed
 

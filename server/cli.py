@@ -18,6 +18,7 @@ from server.config import Settings, get_settings
 from server.db import build_engine, build_sessionmaker, session_scope
 from server.enums import Role
 from server.errors import HandoffError
+from server.label_cli import label_app
 
 app = typer.Typer(
     help="Handoff: chain of custody for a county medical consortium.", no_args_is_help=True
@@ -28,6 +29,7 @@ device_app = typer.Typer(help="Edge agents.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(device_app, name="device")
+app.add_typer(label_app, name="label")
 
 console = Console()
 err = Console(stderr=True)

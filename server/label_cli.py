@@ -7,7 +7,7 @@ printed is reported with its ID and is sent again only by ``handoff label resend
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -39,6 +39,9 @@ from labels.layouts import (
 from labels.pdf import labels_pdf, pages_pdf
 from labels.printers import JobStatus, PrinterError, PrintJobs
 from labels.symbols import SymbolError
+from server.config import get_settings
+from server.cssd.rules import ExpiryError, Material, StorageCondition, last_valid_day
+from server.custody.messages import render as render_message
 
 label_app = typer.Typer(
     help="Labels: print to an ESC/POS printer (--printer URL) or write PNG/PDF/ESC-POS (--out).",
@@ -48,9 +51,6 @@ label_app = typer.Typer(
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
-
-# Nonwoven wrap, the CSSD's usual packaging, keeps a pack sterile for 180 days (WS 310.2).
-DEFAULT_SHELF_DAYS = 180
 
 
 class Paper(StrEnum):
@@ -215,12 +215,16 @@ def pack(
     packer: Annotated[str, typer.Option(help="Who packed it")] = "-",
     sterilizer: Annotated[str, typer.Option(help="Sterilizer")] = "-",
     load: Annotated[str, typer.Option(help="Load (cycle) number")] = "-",
-    sterilized: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default today)")] = None,
-    expires: Annotated[
-        str | None, typer.Option(help=f"YYYY-MM-DD (default sterilized + {DEFAULT_SHELF_DAYS} d)")
+    sterilized: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD (default: today in the consortium's zone)")
     ] = None,
     destination: Annotated[str, typer.Option(help="Site the pack goes to")] = "-",
-    packaging: Annotated[str, typer.Option(help="Packaging material")] = "",
+    packaging: Annotated[
+        Material, typer.Option(help="Packaging material; the expiry follows from it")
+    ] = Material.nonwoven,
+    storage: Annotated[
+        StorageCondition | None, typer.Option(help="Storage condition (textile packs only)")
+    ] = None,
     lang: Lang = Language.ZH,
     width: Width = Paper.MM80,
     printer: PrinterOpt = None,
@@ -230,12 +234,16 @@ def pack(
     jobs_dir: JobsDir = DEFAULT_JOBS_DIR,
 ) -> None:
     """Sterile pack label."""
-    made = _day(sterilized, "--sterilized", date.today())
-    expiry = _day(expires, "--expires", made + timedelta(days=DEFAULT_SHELF_DAYS))
+    # The expiry is never typed in: it follows from the packaging (WS 310.2 §5.9.5).
+    made = _day(sterilized, "--sterilized", datetime.now(get_settings().zone).date())
+    try:
+        expiry = last_valid_day(made, packaging, storage)
+    except ExpiryError as error:
+        raise _fail(render_message(error.flag, "en")) from None
     name = set_name or _placeholder(lang, "器械包", "Instrument set")
     label = _build(
         lambda: PackLabel(
-            pack_id, name, packer, sterilizer, load, made, expiry, destination, packaging
+            pack_id, name, packer, sterilizer, load, made, expiry, destination, packaging.value
         )
     )
     _output(
