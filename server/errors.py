@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -109,6 +109,14 @@ def install_error_handlers(app: FastAPI) -> None:
             {"error": "HTTPError", "detail": _short(exc.detail, 300)},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
+        # A safety net: the services check first, so this is a race another request won.
+        return JSONResponse(
+            {"error": "Conflict", "detail": "a concurrent change conflicted; send it again"},
+            status_code=409,
         )
 
     @app.exception_handler(OperationalError)

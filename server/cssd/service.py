@@ -1183,6 +1183,9 @@ def expiring_soon(session: Session, days: int, clock: Clock) -> list[str]:
             select(Item.barcode)
             .join(Pack, Pack.item_id == Item.id)
             .where(
+                # Packs still in stock (expired ones too: they must go back); the kind lets
+                # the (kind, state) index find them among years of used packs.
+                Item.kind == ItemKind.pack,
                 Item.state.in_(["sterile_stored", "received_at_site", "released"]),
                 Pack.expires_on <= horizon,
             )

@@ -125,6 +125,9 @@ def ingest(
         return _reject_batch(session, principal, events, rejections, now), True
 
     head = ledger.lock_head(session)
+    # Another batch may have appended to these items while this one waited for the lock:
+    # read their projections again now that nobody else can change them.
+    ledger.reload_items(session, [draft.item for draft in drafts.values()])
     stored = ledger.existing_events(session, [event.event_id for event in events])
     results: list[EventResult | None] = [None] * len(events)
     seen: dict[uuid.UUID, int] = {}

@@ -8,7 +8,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.models import CustodyEvent
+from server.models import CustodyEvent, Item
 from tests.support.helpers import World, scan
 from tests.support.server import running_server
 
@@ -58,3 +58,47 @@ def test_two_processes_posting_the_same_events(
         ).scalar_one()
     expected = before + sum(len(batch) for batch in batches)
     assert stored == distinct == expected
+
+
+def test_two_processes_appending_to_the_same_items(
+    database_url: str, world: World, session_factory: sessionmaker[Session]
+) -> None:
+    """Different events for the same boxes at the same moment: every one stored, each item's
+    sequence without gaps or repeats (the later batch re-reads the items under the lock)."""
+    staff = world.badges["clinic_staff"]
+    headers = {"Authorization": f"Bearer {world.device_tokens['T01']}"}
+    statuses: list[int] = []
+    with running_server(database_url) as first, running_server(database_url) as second:
+        for _ in range(5):
+            barrier = threading.Barrier(2)
+
+            def post(base: str, barrier: threading.Barrier = barrier) -> None:
+                batch = [
+                    scan("note", item, actor=staff, n=n)
+                    for n in range(20)
+                    for item in (world.box, world.box2)
+                ]
+                with httpx.Client(base_url=base, timeout=60) as http:
+                    barrier.wait()
+                    response = http.post("/api/v1/events", json={"events": batch}, headers=headers)
+                    statuses.append(response.status_code)
+
+            threads = [threading.Thread(target=post, args=(base,)) for base in (first, second)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+    assert statuses == [200] * 10
+    with session_factory() as session:
+        for barcode in (world.box, world.box2):
+            seqs = (
+                session.execute(
+                    select(CustodyEvent.item_seq)
+                    .join(Item, Item.id == CustodyEvent.item_id)
+                    .where(Item.barcode == barcode)
+                    .order_by(CustodyEvent.item_seq)
+                )
+                .scalars()
+                .all()
+            )
+            assert seqs == list(range(1, 1 + 1 + 5 * 2 * 20))
