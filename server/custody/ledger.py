@@ -61,17 +61,6 @@ def lock_head(session: Session) -> LedgerHead:
     return head
 
 
-def reload_items(session: Session, items: Sequence[Item]) -> None:
-    """Refresh the given items' projections from the database (call under the head lock)."""
-    ids = list({item.id for item in items})
-    for start in range(0, len(ids), 1000):
-        session.execute(
-            select(Item)
-            .where(Item.id.in_(ids[start : start + 1000]))
-            .execution_options(populate_existing=True)
-        ).all()
-
-
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     position: int

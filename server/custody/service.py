@@ -111,6 +111,9 @@ def ingest(
         except _Rejection as rejection:
             rejections[index] = rejection
 
+    # Take the append lock before reading the items, so their projections cannot change
+    # under this batch (a batch already refused by its codes needs no lock).
+    head = None if rejections else ledger.lock_head(session)
     items, people, sites = _load_references(session, resolved)
     drafts: dict[int, ledger.Draft] = {}
     for entry in resolved:
@@ -124,10 +127,7 @@ def ingest(
     if rejections:
         return _reject_batch(session, principal, events, rejections, now), True
 
-    head = ledger.lock_head(session)
-    # Another batch may have appended to these items while this one waited for the lock:
-    # read their projections again now that nobody else can change them.
-    ledger.reload_items(session, [draft.item for draft in drafts.values()])
+    assert head is not None
     stored = ledger.existing_events(session, [event.event_id for event in events])
     results: list[EventResult | None] = [None] * len(events)
     seen: dict[uuid.UUID, int] = {}

@@ -42,6 +42,8 @@ from server.specimens.rules import AlertKind, DiscrepancyKind, DiscrepancyState,
 TRANSFERS = ACTOR_TAKES | COUNTERPARTY_TAKES
 RECEIPTS = frozenset({"receive"})
 WATCHED = frozenset({"pickup", "handoff", "receive", "confirm_handoff"})
+# The scans that change or check a box's facts; notes and other observations do neither.
+BOX_FACTS = WATCHED | RECEIPTS | {"prepare", "seal", "accept", "reject"}
 
 
 def _text(details: dict[str, Any], key: str) -> str | None:
@@ -64,12 +66,18 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def _box(session: Session, item: Item) -> Box:
-    box = session.get(Box, item.id)
-    if box is None:
-        box = Box(item_id=item.id, origin_site_id=item.home_site_id, tubes=[])
-        session.add(box)
-    return box
+def _boxes(session: Session, items: Sequence[Item]) -> dict[uuid.UUID, Box]:
+    """The boxes of ``items`` in one query, with a new record for a box never prepared."""
+    ids = list({item.id for item in items})
+    found = {
+        box.item_id: box
+        for box in session.execute(select(Box).where(Box.item_id.in_(ids))).scalars()
+    }
+    for item in items:
+        if item.id not in found:
+            found[item.id] = Box(item_id=item.id, origin_site_id=item.home_site_id, tubes=[])
+            session.add(found[item.id])
+    return found
 
 
 def _types(session: Session) -> dict[str, SpecimenType]:
@@ -78,15 +86,18 @@ def _types(session: Session) -> dict[str, SpecimenType]:
 
 def before_append(session: Session, drafts: Sequence[Draft]) -> None:
     """Keep each box's facts and add the flags its scans earn (seal, temperature, time)."""
-    boxes = [draft for draft in drafts if draft.item.kind == ItemKind.specimen_box]
+    boxes = [
+        draft
+        for draft in drafts
+        if draft.item.kind == ItemKind.specimen_box and draft.type in BOX_FACTS
+    ]
     if not boxes:
         return
     types = _types(session)
     by_id = {t.id: t for t in types.values()}
-    known: dict[uuid.UUID, Box] = {}
+    known = _boxes(session, [draft.item for draft in boxes])
     for draft in boxes:
-        box = known.get(draft.item.id) or _box(session, draft.item)
-        known[draft.item.id] = box
+        box = known[draft.item.id]
         details = draft.details
         happened = draft.occurred_at + timedelta(milliseconds=draft.clock_offset_ms or 0)
         if draft.type == "prepare":
