@@ -174,10 +174,18 @@ def after_append(
     session: Session, drafts: Sequence[Draft], appended: Sequence[Appended], zone: ZoneInfo
 ) -> None:
     """Open and close handoff legs, reconcile manifests, raise alerts for flagged scans."""
+    transfers = [d for d in drafts if d.type in TRANSFERS or d.type == "confirm_handoff"]
+    days = {d.occurred_at.astimezone(zone).date() for d in transfers}
+    # Most batches touch no planned trip: one query tells, instead of one per scan.
+    planned = (
+        bool(days)
+        and session.execute(select(Trip.id).where(Trip.day.in_(days)).limit(1)).first() is not None
+    )
     for draft, done in zip(drafts, appended, strict=True):
         if draft.type in TRANSFERS or draft.type == "confirm_handoff":
             _handoff_leg(session, draft, done)
-            _reconcile(session, draft, done, zone)
+            if planned:
+                _reconcile(session, draft, done, zone)
         for flag in done.flags:
             kind = _ALERTING.get(flag.code)
             if kind is not None:
