@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, aliased
 
 from labels.identity import new_id
@@ -155,31 +155,48 @@ def describe_item(session: Session, item: Item) -> ItemRead:
     )
 
 
+_ACTOR, _COUNTERPARTY = aliased(Person), aliased(Person)
+# Built once: SQLAlchemy caches its compiled form. Only the event is an ORM object; the
+# people, site and device come back as plain columns.
+_CHAIN = (
+    select(
+        CustodyEvent,
+        _ACTOR.badge, _ACTOR.name, _ACTOR.role,
+        _COUNTERPARTY.badge, _COUNTERPARTY.name, _COUNTERPARTY.role,
+        Site.code, Site.name_zh, Site.name_en,
+        Device.barcode,
+    )
+    .outerjoin(_ACTOR, _ACTOR.id == CustodyEvent.actor_id)
+    .outerjoin(_COUNTERPARTY, _COUNTERPARTY.id == CustodyEvent.counterparty_id)
+    .outerjoin(Site, Site.id == CustodyEvent.site_id)
+    .outerjoin(Device, Device.id == CustodyEvent.device_id)
+    .where(CustodyEvent.item_id == bindparam("item_id"))
+    .order_by(CustodyEvent.item_seq)
+)  # fmt: skip
+
+
+def _party_of(badge: str | None, name: str | None, role: str | None) -> PartyRead | None:
+    return None if badge is None else PartyRead(badge=badge, name=name or "", role=role or "")
+
+
 def custody_chain(session: Session, item: Item) -> CustodyChain:
     """The item's events in order, each with its hashes and whether it still matches them."""
-    actor, counterparty = aliased(Person), aliased(Person)
-    rows = session.execute(
-        select(CustodyEvent, actor, counterparty, Site, Device.barcode)
-        .outerjoin(actor, actor.id == CustodyEvent.actor_id)
-        .outerjoin(counterparty, counterparty.id == CustodyEvent.counterparty_id)
-        .outerjoin(Site, Site.id == CustodyEvent.site_id)
-        .outerjoin(Device, Device.id == CustodyEvent.device_id)
-        .where(CustodyEvent.item_id == item.id)
-        .order_by(CustodyEvent.item_seq)
-    ).all()
     events = []
-    for event, actor_row, counterparty_row, site, device_barcode in rows:
-        hash_ok = event_hash(ledger.chained_fields(event), event.prev_hash) == event.hash
+    for row in session.execute(_CHAIN, {"item_id": item.id}):
+        event = row[0]
+        site = (
+            SiteRef(code=row.code, name_zh=row.name_zh, name_en=row.name_en) if row.code else None
+        )
         events.append(
             CustodyEventRead(
                 position=event.position,
                 event_id=event.event_id,
                 item_seq=event.item_seq,
                 type=event.type,
-                actor=_party(actor_row),
-                counterparty=_party(counterparty_row),
-                site=_site_ref(site),
-                device=device_barcode,
+                actor=_party_of(row[1], row[2], row[3]),
+                counterparty=_party_of(row[4], row[5], row[6]),
+                site=site,
+                device=row.barcode,
                 occurred_at=event.occurred_at,
                 received_at=event.received_at,
                 details=event.details,
@@ -187,7 +204,7 @@ def custody_chain(session: Session, item: Item) -> CustodyChain:
                 flags=[_flag_read(Flag.from_json(flag)) for flag in event.flags],
                 prev_hash=event.prev_hash,
                 hash=event.hash,
-                hash_ok=hash_ok,
+                hash_ok=event_hash(ledger.chained_fields(event), event.prev_hash) == event.hash,
             )
         )
     intact = all(event.hash_ok for event in events) and [e.item_seq for e in events] == list(
