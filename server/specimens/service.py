@@ -424,15 +424,21 @@ def sweep(session: Session, now: datetime, transit_minutes: int, one_sided_minut
 
 
 def _predicted_arrival(session: Session, box: Box, now: datetime, transit_minutes: int) -> datetime:
-    """From the trip's plan (its stop at the box's destination), else elapsed time."""
-    if box.trip_id is not None and box.destination_site_id is not None:
-        planned = session.execute(
-            select(TripStop.planned_arrival).where(
-                TripStop.trip_id == box.trip_id, TripStop.site_id == box.destination_site_id
-            )
-        ).scalar_one_or_none()
-        if planned is not None:
-            return max(planned, now)
+    """From the plan of the trip that drops the box at its destination, else elapsed time."""
+    planned = session.execute(
+        select(TripStop.planned_arrival)
+        .join(ManifestLine, ManifestLine.stop_id == TripStop.id)
+        .where(
+            ManifestLine.item_id == box.item_id,
+            ManifestLine.action == ManifestAction.drop,
+            ManifestLine.done_position.is_(None),
+            TripStop.planned_arrival.is_not(None),
+        )
+        .order_by(TripStop.planned_arrival.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if planned is not None:
+        return max(planned, now)
     return now + timedelta(minutes=transit_minutes)
 
 

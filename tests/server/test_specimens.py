@@ -340,3 +340,34 @@ def test_a_box_exports_as_a_fhir_bundle(client: TestClient, world: World) -> Non
         assert provenance["recorded"] and provenance["agent"]
     pickup = provenances[-1]
     assert {a["type"]["coding"][0]["code"] for a in pickup["agent"]} == {"performer", "custodian"}
+
+
+def test_the_prediction_uses_the_trips_plan_when_there_is_one(
+    client: TestClient, world: World
+) -> None:
+    """Serum: 480 min. Collected 5 h ago, the elapsed-time estimate (60 min) is in time, but
+    the trip's plan reaches the laboratory 4 h from now: raised before the breach."""
+    from zoneinfo import ZoneInfo
+
+    courier = world.badges["courier"]
+    today = utc_now().astimezone(ZoneInfo("Asia/Shanghai")).date()
+    trip = client.post(
+        "/api/v1/trips",
+        headers=login(client, "dispatcher"),
+        json={
+            "courier": courier,
+            "day": today.isoformat(),
+            "stops": [
+                {"site": "T01", "pickups": [world.box]},
+                {
+                    "site": "LAB",
+                    "drops": [world.box],
+                    "planned_arrival": (utc_now() + timedelta(hours=4)).isoformat(),
+                },
+            ],
+        },
+    )
+    assert trip.status_code == 201
+    prepared_and_picked_up(client, world, specimen_type="serum", collected_minutes_ago=300)
+    alerts = client.get("/api/v1/alerts", headers=login(client, "dispatcher")).json()
+    assert [a["kind"] for a in alerts] == ["time_limit_risk"]
