@@ -108,8 +108,17 @@ def cycle_read(session: Session, cycle: Cycle) -> CycleRead:
 def recall_read(session: Session, recall: Recall) -> RecallRead:
     """The recall report: each pack with its state, where it is, who holds it, the patient."""
     machine = session.get(Machine, recall.machine_id)
+    # Columns, not objects: a recall may list thousands of packs.
     rows = session.execute(
-        select(Item, Pack, Cycle.number, Site.code, Person.name, SetTemplate.name_zh)
+        select(
+            Item.barcode,
+            Item.state,
+            Pack.patient_ref,
+            Cycle.number,
+            Site.code,
+            Person.name,
+            SetTemplate.name_zh,
+        )
         .join(Pack, Pack.item_id == Item.id)
         .join(SetTemplate, SetTemplate.id == Pack.template_id)
         .outerjoin(Cycle, Cycle.id == Pack.load_id)
@@ -121,16 +130,16 @@ def recall_read(session: Session, recall: Recall) -> RecallRead:
     labels = LIFECYCLES[ItemKind.pack].labels
     lines = [
         RecallLine(
-            pack=item.barcode,
+            pack=barcode,
             set_name_zh=set_name,
             load=load,
-            state=item.state,
-            state_label_zh=labels.get(item.state, (item.state, item.state))[0],
+            state=state,
+            state_label_zh=labels.get(state, (state, state))[0],
             site=site,
             holder=holder,
-            patient_ref=pack.patient_ref,
+            patient_ref=patient_ref,
         )
-        for item, pack, load, site, holder, set_name in rows
+        for barcode, state, patient_ref, load, site, holder, set_name in rows
     ]
     notified = session.execute(
         select(Site.code)

@@ -46,6 +46,7 @@ from server.cssd.schemas import (
 )
 from server.custody import ledger
 from server.custody.flags import Flag
+from server.custody.lifecycle import LIFECYCLES
 from server.custody.messages import render_all
 from server.enums import ItemKind
 from server.errors import BadRequest, Conflict, NotFound
@@ -131,10 +132,7 @@ def _record(
         )
         for item in items
     ]
-    appended = ledger.append(session, head, drafts, clock.now)
-    for item in items:
-        session.refresh(item)
-    return appended
+    return ledger.append(session, head, drafts, clock.now)
 
 
 def _refuse_state(item: Item, *allowed: str) -> None:
@@ -997,7 +995,11 @@ def recall_since_last_pass(
 
 
 def _close_cycle_items_for(session: Session, item_ids: Sequence[uuid.UUID]) -> None:
-    session.execute(update(CycleItem).where(CycleItem.item_id.in_(item_ids)).values(active=False))
+    session.execute(
+        update(CycleItem)
+        .where(CycleItem.item_id.in_(item_ids), CycleItem.active.is_(True))
+        .values(active=False)
+    )
 
 
 def _notify(
@@ -1169,27 +1171,40 @@ def overdue_sets(session: Session, hours: int, clock: Clock) -> list[Item]:
     )
 
 
+# Packs still in the loop; used and retired ones are history (years of them).
+LIVE_PACK_STATES = tuple(
+    state for state in LIFECYCLES[ItemKind.pack].states if state not in {"used", "retired"}
+)
+IN_STOCK = ("released", "sterile_stored", "received_at_site")
+
+
 def packs_by_state(session: Session) -> dict[str, int]:
+    """How many live packs are in each state (the (kind, state) index answers it)."""
     rows = session.execute(
-        select(Item.state, func.count()).where(Item.kind == ItemKind.pack).group_by(Item.state)
+        select(Item.state, func.count())
+        .where(Item.kind == ItemKind.pack, Item.state.in_(LIVE_PACK_STATES))
+        .group_by(Item.state)
     ).all()
     return {state: count for state, count in rows}
 
 
 def expiring_soon(session: Session, days: int, clock: Clock) -> list[str]:
+    """Packs in stock expiring within ``days`` (or already expired), earliest first."""
     horizon = clock.today + timedelta(days=days)
+    # The packs in stock first, by the (kind, state) index: a few thousand among the
+    # millions of used ones an expiry-date scan would have to step over.
+    stock = (
+        select(Item.id, Item.barcode)
+        .where(Item.kind == ItemKind.pack, Item.state.in_(IN_STOCK))
+        .cte("stock")
+        .prefix_with("MATERIALIZED", dialect="postgresql")
+    )
     return list(
         session.execute(
-            select(Item.barcode)
-            .join(Pack, Pack.item_id == Item.id)
-            .where(
-                # Packs still in stock (expired ones too: they must go back); the kind lets
-                # the (kind, state) index find them among years of used packs.
-                Item.kind == ItemKind.pack,
-                Item.state.in_(["sterile_stored", "received_at_site", "released"]),
-                Pack.expires_on <= horizon,
-            )
-            .order_by(Pack.expires_on)
+            select(stock.c.barcode)
+            .join(Pack, Pack.item_id == stock.c.id)
+            .where(Pack.expires_on <= horizon)
+            .order_by(Pack.expires_on, stock.c.barcode)
             .limit(200)
         ).scalars()
     )

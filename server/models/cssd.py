@@ -170,6 +170,13 @@ class Pack(Base):
     __table_args__ = (
         Index("ix_packs_expires_on", "expires_on"),
         Index("ix_packs_load_id", "load_id"),
+        # Few packs are ever recalled: a partial index finds a recall's packs at once.
+        Index(
+            "ix_packs_recall_id",
+            "recall_id",
+            postgresql_where=text("recall_id IS NOT NULL"),
+            sqlite_where=text("recall_id IS NOT NULL"),
+        ),
     )
 
     item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("items.id"), primary_key=True)

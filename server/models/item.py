@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, String
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.enums import ItemKind
@@ -21,6 +21,10 @@ class Item(RecordModel):
     """
 
     __tablename__ = "items"
+    __table_args__ = (
+        Index("ix_items_kind_state", "kind", "state"),
+        Index("ix_items_current_site_id", "current_site_id"),
+    )
 
     barcode: Mapped[str] = mapped_column(String(16), unique=True)
     kind: Mapped[ItemKind] = mapped_column(Enum(ItemKind, native_enum=False, length=32))

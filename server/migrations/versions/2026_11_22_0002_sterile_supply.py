@@ -378,18 +378,8 @@ def upgrade() -> None:
         batch_op.create_index("ix_packs_load_id", ["load_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_packs_set_item_id"), ["set_item_id"], unique=False)
 
-    with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_items_current_site_id"))
-        batch_op.drop_index(batch_op.f("ix_items_kind_state"))
-
 
 def downgrade() -> None:
-    with op.batch_alter_table("items", schema=None) as batch_op:
-        batch_op.create_index(batch_op.f("ix_items_kind_state"), ["kind", "state"], unique=False)
-        batch_op.create_index(
-            batch_op.f("ix_items_current_site_id"), ["current_site_id"], unique=False
-        )
-
     with op.batch_alter_table("packs", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_packs_set_item_id"))
         batch_op.drop_index("ix_packs_load_id")
