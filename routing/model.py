@@ -1,0 +1,430 @@
+"""The OR-Tools model behind :func:`routing.plan`; nothing here is public API.
+
+Node layout: one node per distinct start/end place of the couriers, then one node per end of
+each modelled request (a pickup node and/or a delivery node). Everything OR-Tools calls an
+index stays in this module; callers get routes as lists of :class:`Visit` records.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ortools.constraint_solver import (
+    pywrapcp,
+    routing_enums_pb2,
+    routing_heuristic_parameters_pb2,
+    routing_ils_pb2,
+)
+from ortools.util import optional_boolean_pb2
+
+from routing.problem import DAY, Problem, Request, Window
+
+STATUS = routing_enums_pb2.RoutingSearchStatus.Value
+FIRST_SOLUTIONS = routing_enums_pb2.FirstSolutionStrategy.Value
+METAHEURISTICS = routing_enums_pb2.LocalSearchMetaheuristic.Value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Search settings; the defaults are the measured best (see docs/benchmarks.md).
+
+    ``first_solution`` and ``metaheuristic`` are OR-Tools enum names. ``neighbors`` restricts
+    the local-search operators to that many nearest nodes (0 = all). ``required_as_mandatory``
+    models required requests without a drop option (faster search, but no partial plan if
+    the model turns out infeasible: the planner then retries with drop options).
+    """
+
+    scheme: str = "ils"
+    first_solution: str = "PARALLEL_CHEAPEST_INSERTION"
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH"
+    ruin_sequence: int = 10
+    ruin_visits: int = 10
+    ruin_bypass: float = 0.01
+    recreate: str = "LOCAL_CHEAPEST_INSERTION"
+    ruins: tuple[str, ...] = ("sisr",)
+    ruined_routes: int = 2
+    walk_visits: int = 10
+    pair_insertion: str = ""
+    temperatures: tuple[float, float] | None = None
+    polish: float = 0.0
+    ils_min_visits: int = 2
+    gls_lambda: float = 0.1
+    neighbors: int = 0
+    required_as_mandatory: bool = False
+    disabled_operators: tuple[str, ...] = ()
+    enabled_operators: tuple[str, ...] = ()
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a model node stands for."""
+
+    site: int
+    request: int | None
+    is_pickup: bool
+    service: int
+    window: tuple[int, int]
+    demand: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Visit:
+    """A node on a solved route with its start-of-service tick."""
+
+    node: int
+    tick: int
+
+
+@dataclass
+class SearchLog:
+    """What the search did: when solutions improved and how the run ended."""
+
+    started: float = field(default_factory=time.perf_counter)
+    improvements: list[tuple[float, int]] = field(default_factory=list)
+    solutions: int = 0
+    status: str = ""
+    first_solution_seconds: float | None = None
+
+    def seen(self, objective: int) -> None:
+        self.solutions += 1
+        now = time.perf_counter() - self.started
+        if self.first_solution_seconds is None:
+            self.first_solution_seconds = now
+        if not self.improvements or objective < self.improvements[-1][1]:
+            self.improvements.append((now, objective))
+
+
+@dataclass(frozen=True)
+class Solution:
+    """Solved routes (one list of visits per vehicle, depots included) and the objective."""
+
+    routes: tuple[tuple[Visit, ...], ...]
+    objective: int
+    log: SearchLog
+
+
+class Compiled:
+    """A problem turned into integer nodes, matrices and an OR-Tools routing model."""
+
+    def __init__(
+        self,
+        problem: Problem,
+        minutes: Sequence[Sequence[float]],
+        requests: Sequence[Request],
+        settings: Settings,
+    ) -> None:
+        self.problem = problem
+        self.requests = list(requests)
+        self.settings = settings
+        scale = problem.ticks_per_minute
+        site_index = {site.id: index for index, site in enumerate(problem.sites)}
+        self.travel = [[math.ceil(value * scale - 1e-9) for value in row] for row in minutes]
+        self.cost = [[round(value * scale) for value in row] for row in minutes]
+        self.site_service = [round(site.service * scale) for site in problem.sites]
+        dims = problem.dimensions
+        self.nodes: list[Node] = []
+        self.depot_node: dict[int, int] = {}
+        for vehicle in problem.vehicles:
+            for site_id in (vehicle.start, vehicle.end):
+                site = site_index[site_id]
+                if site not in self.depot_node:
+                    self.depot_node[site] = len(self.nodes)
+                    self.nodes.append(Node(site, None, False, 0, (0, 0), (0,) * len(dims)))
+        self.pickup_node: dict[int, int] = {}
+        self.delivery_node: dict[int, int] = {}
+        for number, request in enumerate(self.requests):
+            amounts = tuple(request.load.get(dimension, 0) for dimension in dims)
+            if request.pickup is not None:
+                place = problem.sites[site_index[request.pickup]]
+                self.pickup_node[number] = len(self.nodes)
+                self.nodes.append(
+                    Node(
+                        site_index[request.pickup],
+                        number,
+                        True,
+                        round(request.pickup_service * scale),
+                        ticks_window(request.pickup_window, place.opening, scale),
+                        amounts,
+                    )
+                )
+            if request.delivery is not None:
+                place = problem.sites[site_index[request.delivery]]
+                self.delivery_node[number] = len(self.nodes)
+                self.nodes.append(
+                    Node(
+                        site_index[request.delivery],
+                        number,
+                        False,
+                        round(request.delivery_service * scale),
+                        ticks_window(request.delivery_window, place.opening, scale),
+                        tuple(-amount for amount in amounts),
+                    )
+                )
+        self.vehicle_start = [self.depot_node[site_index[v.start]] for v in problem.vehicles]
+        self.vehicle_end = [self.depot_node[site_index[v.end]] for v in problem.vehicles]
+        self.horizon = max(round(v.shift.end * scale) for v in problem.vehicles)
+        self._build()
+
+    def transit(self, a: int, b: int) -> int:
+        """Ticks from the start of service at node ``a`` to the earliest start at node ``b``."""
+        first, second = self.nodes[a], self.nodes[b]
+        ticks = first.service + self.travel[first.site][second.site]
+        if first.site != second.site and second.request is not None:
+            ticks += self.site_service[second.site]
+        return ticks
+
+    def _build(self) -> None:
+        problem, nodes = self.problem, self.nodes
+        count = len(nodes)
+        self.manager = pywrapcp.RoutingIndexManager(
+            count, len(problem.vehicles), self.vehicle_start, self.vehicle_end
+        )
+        self.model = pywrapcp.RoutingModel(self.manager)
+        model, manager = self.model, self.manager
+        cost = self.model.RegisterTransitMatrix(
+            [[self.cost[nodes[a].site][nodes[b].site] for b in range(count)] for a in range(count)]
+        )
+        model.SetArcCostEvaluatorOfAllVehicles(cost)
+        scale = problem.ticks_per_minute
+        for number, vehicle in enumerate(problem.vehicles):
+            if vehicle.fixed_cost:
+                model.SetFixedCostOfVehicle(round(vehicle.fixed_cost * scale), number)
+
+        transit = model.RegisterTransitMatrix(
+            [[self.transit(a, b) for b in range(count)] for a in range(count)]
+        )
+        model.AddDimension(transit, self.horizon, self.horizon, False, "time")
+        self.time = model.GetDimensionOrDie("time")
+        for node in range(len(self.depot_node), count):
+            low, high = nodes[node].window
+            self.time.CumulVar(manager.NodeToIndex(node)).SetRange(low, min(high, self.horizon))
+        for number, vehicle in enumerate(problem.vehicles):
+            low, high = round(vehicle.shift.start * scale), round(vehicle.shift.end * scale)
+            self.time.CumulVar(model.Start(number)).SetRange(low, high)
+            self.time.CumulVar(model.End(number)).SetRange(low, high)
+            if vehicle.max_duration is not None:
+                self.time.SetSpanUpperBoundForVehicle(
+                    math.floor(vehicle.max_duration * scale), number
+                )
+        # Finish each route as early as possible, then leave as late as that allows: no
+        # courier waits at the start of a route for nothing.
+        for number in range(len(problem.vehicles)):
+            model.AddVariableMinimizedByFinalizer(self.time.CumulVar(model.End(number)))
+        for number in range(len(problem.vehicles)):
+            model.AddVariableMaximizedByFinalizer(self.time.CumulVar(model.Start(number)))
+
+        self._add_loads()
+        self._add_requests()
+
+    def _add_loads(self) -> None:
+        problem, model, nodes = self.problem, self.model, self.nodes
+        solver = model.solver()
+        for position, dimension in enumerate(problem.dimensions):
+            demand = [node.demand[position] for node in nodes]
+            if not any(demand):
+                continue
+            capacity = [vehicle.capacity.get(dimension, 0) for vehicle in problem.vehicles]
+            loaded_at_start = [
+                -demand[self.delivery_node[n]]
+                for n, r in enumerate(self.requests)
+                if r.pickup is None and r.load.get(dimension, 0)
+            ]
+            collected = any(r.load.get(dimension, 0) for r in self.requests if r.pickup is not None)
+            callback = model.RegisterUnaryTransitVector(demand)
+            model.AddDimensionWithVehicleCapacity(callback, 0, capacity, False, dimension)
+            load = model.GetDimensionOrDie(dimension)
+            if not loaded_at_start:
+                for number in range(len(problem.vehicles)):
+                    load.CumulVar(model.Start(number)).SetValue(0)
+                continue
+            if not collected:
+                # Only deliveries from the start place: the load can only fall, and a cumul
+                # kept >= 0 makes the start load at least what the route delivers.
+                continue
+            # Deliveries from the start mixed with collections: a second dimension counts
+            # what is still to be delivered from the start, ends at 0, and so pins the
+            # start load to exactly what the route delivers.
+            stock_demand = [
+                value
+                if node.request is not None
+                and not node.is_pickup
+                and self.requests[node.request].pickup is None
+                else 0
+                for value, node in zip(demand, nodes, strict=True)
+            ]
+            stock_callback = model.RegisterUnaryTransitVector(stock_demand)
+            name = f"{dimension}:from-start"
+            model.AddDimensionWithVehicleCapacity(stock_callback, 0, capacity, False, name)
+            stock = model.GetDimensionOrDie(name)
+            for number in range(len(problem.vehicles)):
+                stock.CumulVar(model.End(number)).SetValue(0)
+                solver.Add(
+                    load.CumulVar(model.Start(number)) == stock.CumulVar(model.Start(number))
+                )
+
+    def _add_requests(self) -> None:
+        model, manager, solver = self.model, self.manager, self.model.solver()
+        scale = self.problem.ticks_per_minute
+        required_penalty = self.required_penalty()
+        self.has_drop_options = False
+        for number, request in enumerate(self.requests):
+            pickup = self.pickup_node.get(number)
+            delivery = self.delivery_node.get(number)
+            indices = [manager.NodeToIndex(n) for n in (pickup, delivery) if n is not None]
+            if pickup is not None and delivery is not None:
+                p, d = indices
+                model.AddPickupAndDelivery(p, d)
+                solver.Add(model.VehicleVar(p) == model.VehicleVar(d))
+                solver.Add(self.time.CumulVar(p) <= self.time.CumulVar(d))
+                if request.max_ride is not None:
+                    ride = math.floor(request.max_ride * scale)
+                    solver.Add(
+                        self.time.CumulVar(d) - self.time.CumulVar(p)
+                        <= ride + self.nodes[pickup].service
+                    )
+            if request.penalty is None and self.settings.required_as_mandatory:
+                continue
+            penalty = (
+                required_penalty if request.penalty is None else round(request.penalty * scale)
+            )
+            self.has_drop_options = True
+            share = -(-penalty // len(indices))
+            for index in indices:
+                model.AddDisjunction([index], share)
+
+    def required_penalty(self) -> int:
+        """A drop penalty above any cost that serving one more request could add."""
+        longest = max((max(row) for row in self.cost), default=0)
+        fixed = sum(
+            round(v.fixed_cost * self.problem.ticks_per_minute) for v in self.problem.vehicles
+        )
+        optional = sum(
+            round(r.penalty * self.problem.ticks_per_minute)
+            for r in self.requests
+            if r.penalty is not None
+        )
+        return 4 * (longest + 1) * (len(self.nodes) + 2) + fixed + optional
+
+    def parameters(self, time_limit: float, scheme: str | None = None) -> Any:
+        settings = self.settings
+        scheme = scheme or settings.scheme
+        params = pywrapcp.DefaultRoutingSearchParameters()
+        params.first_solution_strategy = FIRST_SOLUTIONS.Value(settings.first_solution)
+        params.local_search_metaheuristic = METAHEURISTICS.Value(settings.metaheuristic)
+        params.guided_local_search_lambda_coefficient = settings.gls_lambda
+        if settings.neighbors:
+            params.ls_operator_neighbors_ratio = min(1.0, settings.neighbors / len(self.nodes))
+            params.ls_operator_min_neighbors = settings.neighbors
+        operators = params.local_search_operators
+        for name in settings.disabled_operators:
+            setattr(operators, name, optional_boolean_pb2.BOOL_FALSE)
+        for name in settings.enabled_operators:
+            setattr(operators, name, optional_boolean_pb2.BOOL_TRUE)
+        if scheme == "ils":
+            params.local_search_metaheuristic = METAHEURISTICS.Value("GREEDY_DESCENT")
+            params.use_iterated_local_search = True
+            ils = params.iterated_local_search_parameters
+            ils.perturbation_strategy = routing_ils_pb2.PerturbationStrategy.RUIN_AND_RECREATE
+            ruin_recreate = ils.ruin_recreate_parameters
+            for ruin in settings.ruins:
+                strategy = ruin_recreate.ruin_strategies.add()
+                if ruin == "sisr":
+                    strategy.sisr.max_removed_sequence_size = settings.ruin_sequence
+                    strategy.sisr.avg_num_removed_visits = settings.ruin_visits
+                    strategy.sisr.bypass_factor = settings.ruin_bypass
+                elif ruin == "routes":
+                    strategy.spatially_close_routes.num_ruined_routes = settings.ruined_routes
+                else:
+                    strategy.random_walk.num_removed_visits = settings.walk_visits
+            ruin_recreate.ruin_composition_strategy = (
+                routing_ils_pb2.RuinCompositionStrategy.RUN_ONE_RANDOMLY
+            )
+            ruin_recreate.recreate_strategy.heuristic = FIRST_SOLUTIONS.Value(settings.recreate)
+            if settings.pair_insertion:
+                insertion = ruin_recreate.recreate_strategy.parameters.local_cheapest_insertion
+                insertion.pickup_delivery_strategy = routing_heuristic_parameters_pb2.LocalCheapestInsertionParameters.PairInsertionStrategy.Value(
+                    settings.pair_insertion
+                )
+            ils.improve_perturbed_solution = True
+            annealing = ils.reference_solution_acceptance_strategy.simulated_annealing
+            if settings.temperatures is None:
+                annealing.automatic_temperatures = True
+            else:
+                annealing.initial_temperature, annealing.final_temperature = settings.temperatures
+        for name, value in settings.extra:
+            target: Any = params
+            *path, last = name.split(".")
+            for part in path:
+                target = getattr(target, part)
+            setattr(target, last, value)
+        params.time_limit.FromMilliseconds(max(1, round(time_limit * 1000)))
+        return params
+
+    def solve(self, time_limit: float, seed: int) -> Solution | None:
+        """Search for ``time_limit`` seconds."""
+        log = SearchLog()
+        model = self.model
+        solver = model.solver()
+        solver.ReSeed(seed)
+
+        def on_solution() -> None:
+            log.seen(model.CostVar().Max())
+
+        model.AddAtSolutionCallback(on_solution)
+        visits = len(self.nodes) - len(self.depot_node)
+        if self.settings.scheme != "ils" or visits < self.settings.ils_min_visits:
+            # OR-Tools 9.15's ILS can loop forever on a one-visit model with two depots, and
+            # tiny models need no ruin-and-recreate: guided local search there.
+            assignment = model.SolveWithParameters(self.parameters(time_limit, "gls"))
+            if assignment is None:
+                log.status = STATUS.Name(model.status())
+                return None
+            log.status = STATUS.Name(model.status())
+            return Solution(self.read_routes(assignment), assignment.ObjectiveValue(), log)
+        ils_time = time_limit * (1 - self.settings.polish)
+        assignment = model.SolveWithIteratedLocalSearch(self.parameters(ils_time))
+        if assignment is None:
+            log.status = STATUS.Name(model.status())
+            return None
+        # SolveWithIteratedLocalSearch leaves the status at ROUTING_NOT_SOLVED even when it
+        # returns a solution.
+        log.status = "ROUTING_SUCCESS"
+        best = Solution(self.read_routes(assignment), assignment.ObjectiveValue(), log)
+        if self.settings.polish > 0:
+            polished = model.SolveFromAssignmentWithParameters(
+                assignment, self.parameters(time_limit - ils_time, "gls")
+            )
+            if polished is not None and polished.ObjectiveValue() < best.objective:
+                best = Solution(self.read_routes(polished), polished.ObjectiveValue(), log)
+        return best
+
+    def read_routes(self, assignment: Any) -> tuple[tuple[Visit, ...], ...]:
+        model, manager = self.model, self.manager
+        routes = []
+        for vehicle in range(len(self.problem.vehicles)):
+            index = model.Start(vehicle)
+            visits = []
+            while True:
+                tick = assignment.Value(self.time.CumulVar(index))
+                visits.append(Visit(manager.IndexToNode(index), tick))
+                if model.IsEnd(index):
+                    break
+                index = assignment.Value(model.NextVar(index))
+            routes.append(tuple(visits))
+        return tuple(routes)
+
+
+def ticks_window(window: Window | None, opening: Window, scale: int) -> tuple[int, int]:
+    """The ticks in which handling may start: the request's window within opening hours."""
+    start, end = opening.start, opening.end
+    if window is not None:
+        start, end = max(start, window.start), min(end, window.end)
+    return math.ceil(start * scale - 1e-9), math.floor(end * scale + 1e-9)
+
+
+__all__ = ["DAY", "Compiled", "Settings", "Solution", "Visit"]

@@ -1,0 +1,287 @@
+"""``plan(problem, time_limit, seed) -> Plan``: the planner's one entry point and its result."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from routing.model import Compiled, SearchLog, Settings, Solution
+from routing.problem import Problem, Request
+from routing.screen import unservable
+from routing.travel import Matrix, StraightLine, TravelError, TravelTimeProvider
+
+Action = Literal["pickup", "delivery"]
+
+
+@dataclass(frozen=True)
+class Handling:
+    """One request handled at a stop: its start and end in minutes since midnight."""
+
+    request: str
+    action: Action
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Stop:
+    """A visit to a site. The first stop of a route is its start place (``arrival`` =
+    ``departure`` = leaving time), the last its end place (arrival only)."""
+
+    site: str
+    arrival: float
+    departure: float
+    handling: tuple[Handling, ...] = ()
+    load: Mapping[str, int] = field(default_factory=dict, hash=False)
+
+    @property
+    def pickups(self) -> tuple[str, ...]:
+        return tuple(h.request for h in self.handling if h.action == "pickup")
+
+    @property
+    def deliveries(self) -> tuple[str, ...]:
+        return tuple(h.request for h in self.handling if h.action == "delivery")
+
+
+@dataclass(frozen=True)
+class Route:
+    """One courier's day: stops in order, with ``load`` on board when leaving each."""
+
+    vehicle: str
+    stops: tuple[Stop, ...]
+    travel_minutes: float
+
+    @property
+    def start(self) -> float:
+        return self.stops[0].departure
+
+    @property
+    def end(self) -> float:
+        return self.stops[-1].arrival
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    @property
+    def requests(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(h.request for stop in self.stops for h in stop.handling))
+
+
+@dataclass(frozen=True)
+class Unserved:
+    """A request left out of the plan and why."""
+
+    request: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Stats:
+    """How the search went; times in seconds of wall clock."""
+
+    seconds: float
+    first_solution_seconds: float | None
+    best_found_seconds: float | None
+    solutions: int
+    improvements: int
+    status: str
+    nodes: int
+    screened_out: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The routes of the couriers that are used, what was left out, and the objective.
+
+    ``objective`` is in minutes of driving: travel time + fixed costs of the couriers used +
+    penalties of optional requests left out (required ones have no price).
+    """
+
+    routes: tuple[Route, ...]
+    unserved: tuple[Unserved, ...]
+    objective: float
+    stats: Stats
+
+    @property
+    def served_all(self) -> bool:
+        return not self.unserved
+
+    @property
+    def travel_minutes(self) -> float:
+        return sum(route.travel_minutes for route in self.routes)
+
+    def route_of(self, vehicle: str) -> Route | None:
+        return next((route for route in self.routes if route.vehicle == vehicle), None)
+
+
+def travel_matrix(problem: Problem) -> list[list[float]]:
+    """The problem's travel minutes between its sites, checked."""
+    provider: TravelTimeProvider = problem.travel or StraightLine()
+    rows = provider.matrix(problem.sites)
+    ids = [site.id for site in problem.sites]
+    checked = Matrix.of(ids, [list(row) for row in rows])
+    return [list(row) for row in checked.minutes]
+
+
+def plan(
+    problem: Problem,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    *,
+    settings: Settings | None = None,
+) -> Plan:
+    """Plan the couriers' routes.
+
+    The search uses all of ``time_limit`` seconds (wall clock, one thread). ``seed`` seeds
+    OR-Tools' random choices (the ruin steps of the search), so equal inputs, seed and
+    settings follow the same search; where the time limit cuts it depends on the machine's
+    speed. ``settings`` is for benchmarking; the defaults are the measured best.
+    """
+    began = time.perf_counter()
+    if not time_limit > 0:
+        raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
+    problem.validate()
+    try:
+        minutes = travel_matrix(problem)
+    except TravelError as error:
+        raise TravelError(f"travel times: {error}") from error
+    reasons = unservable(problem, minutes)
+    modelled = [request for request in problem.requests if request.id not in reasons]
+    settings = settings or Settings()
+    compiled = Compiled(problem, minutes, modelled, settings)
+    remaining = time_limit - (time.perf_counter() - began)
+    solution = compiled.solve(max(0.01, remaining), seed)
+    if solution is None and not compiled.has_drop_options and modelled:
+        # Mandatory requests made the model infeasible: fall back to drop options so that
+        # whatever can be served is, and the rest is reported.
+        compiled = Compiled(problem, minutes, modelled, _with_drops(settings))
+        remaining = time_limit - (time.perf_counter() - began)
+        solution = compiled.solve(max(0.01, remaining), seed)
+    return _result(problem, compiled, solution, reasons, time.perf_counter() - began)
+
+
+def _with_drops(settings: Settings) -> Settings:
+    return Settings(**{**settings.__dict__, "required_as_mandatory": False})
+
+
+def _result(
+    problem: Problem,
+    compiled: Compiled,
+    solution: Solution | None,
+    reasons: dict[str, str],
+    seconds: float,
+) -> Plan:
+    routes: list[Route] = []
+    served: set[int] = set()
+    fixed = 0.0
+    if solution is not None:
+        for vehicle, visits in zip(problem.vehicles, solution.routes, strict=True):
+            if len(visits) <= 2:
+                continue
+            route = _route(problem, compiled, vehicle.id, [(v.node, v.tick) for v in visits])
+            routes.append(route)
+            fixed += vehicle.fixed_cost
+            served.update(
+                node.request
+                for visit in visits
+                if (node := compiled.nodes[visit.node]).request is not None
+            )
+    unserved = [Unserved(request_id, reason) for request_id, reason in reasons.items()]
+    for number, request in enumerate(compiled.requests):
+        if number not in served:
+            unserved.append(Unserved(request.id, _dropped_reason(request, solution is None)))
+    order = {request.id: position for position, request in enumerate(problem.requests)}
+    unserved.sort(key=lambda item: order[item.request])
+    penalties = sum(
+        request.penalty or 0.0
+        for request in problem.requests
+        if request.id in {item.request for item in unserved}
+    )
+    log = solution.log if solution is not None else SearchLog()
+    best = log.improvements[-1][0] if log.improvements else None
+    stats = Stats(
+        seconds=seconds,
+        first_solution_seconds=log.first_solution_seconds,
+        best_found_seconds=best,
+        solutions=log.solutions,
+        improvements=len(log.improvements),
+        status=log.status,
+        nodes=len(compiled.nodes),
+        screened_out=len(reasons),
+    )
+    travel = sum(route.travel_minutes for route in routes)
+    return Plan(tuple(routes), tuple(unserved), travel + fixed + penalties, stats)
+
+
+def _dropped_reason(request: Request, no_solution: bool) -> str:
+    if no_solution:
+        return "not served: the search found no plan within the time limit"
+    if request.penalty is None:
+        return "not served within the time limit (required, but no route found that fits it)"
+    return f"not served within the time limit (penalty {request.penalty:g})"
+
+
+def _route(
+    problem: Problem, compiled: Compiled, vehicle: str, visits: Sequence[tuple[int, int]]
+) -> Route:
+    scale = problem.ticks_per_minute
+    nodes = compiled.nodes
+    requests = compiled.requests
+    load = dict.fromkeys(problem.dimensions, 0)
+    for node, _ in visits:
+        item = nodes[node]
+        if item.request is not None and requests[item.request].pickup is None:
+            for dimension, amount in requests[item.request].load.items():
+                load[dimension] += amount
+    first_node, first_tick = visits[0]
+    stops = [
+        Stop(
+            problem.sites[nodes[first_node].site].id,
+            first_tick / scale,
+            first_tick / scale,
+            (),
+            dict(load),
+        )
+    ]
+    travel_ticks = 0
+    previous_site, departure = nodes[first_node].site, first_tick
+    position = 1
+    while position < len(visits):
+        node, tick = visits[position]
+        site = nodes[node].site
+        leg = compiled.cost[previous_site][site]
+        travel_ticks += leg
+        arrival = departure + compiled.travel[previous_site][site]
+        if nodes[node].request is None:
+            stops.append(Stop(problem.sites[site].id, arrival / scale, arrival / scale, (), {}))
+            break
+        handling: list[Handling] = []
+        while position < len(visits) and nodes[visits[position][0]].site == site:
+            node, tick = visits[position]
+            item = nodes[node]
+            if item.request is None:
+                break
+            request = requests[item.request]
+            action: Literal["pickup", "delivery"] = "pickup" if item.is_pickup else "delivery"
+            sign = 1 if item.is_pickup else -1
+            for dimension, amount in request.load.items():
+                load[dimension] += sign * amount
+            handling.append(
+                Handling(request.id, action, tick / scale, (tick + item.service) / scale)
+            )
+            departure = tick + item.service
+            position += 1
+        stops.append(
+            Stop(
+                problem.sites[site].id,
+                arrival / scale,
+                departure / scale,
+                tuple(handling),
+                dict(load),
+            )
+        )
+        previous_site = site
+    return Route(vehicle, tuple(stops), travel_ticks / scale)

@@ -1,0 +1,233 @@
+"""plan(): tiny problems with known optima, impossible requests with reasons, loads, rides."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from routing_builders import courier, matrix_problem
+
+from routing import Plan, Problem, Request, Vehicle, Window, check, clock, plan
+
+LINE = [[abs(i - j) * 10 for j in range(4)] for i in range(4)]  # H A B C, 10 min apart
+QUICK = 0.5
+
+
+def solve(problem: Problem, seconds: float = QUICK) -> Plan:
+    result = plan(problem, seconds, seed=1)
+    assert check(problem, result) == []
+    return result
+
+
+def stops(result: Plan, vehicle: str = "v1") -> list[str]:
+    route = result.route_of(vehicle)
+    assert route is not None
+    return [stop.site for stop in route.stops]
+
+
+class TestKnownOptima:
+    def test_pickups_along_a_line_in_one_sweep(self) -> None:
+        requests = [Request(f"r{s}", s, None, {"boxes": 1}) for s in "ABC"]
+        result = solve(matrix_problem(LINE, [courier()], requests))
+        assert result.travel_minutes == 60
+        assert stops(result) in (["H", "A", "B", "C", "H"], ["H", "C", "B", "A", "H"])
+        assert result.served_all
+
+    def test_fixed_cost_keeps_the_second_courier_home(self) -> None:
+        fleet = [courier("v1", fixed_cost=100), courier("v2", fixed_cost=100)]
+        requests = [Request(f"r{s}", s, None, {"boxes": 1}) for s in "ABC"]
+        result = solve(matrix_problem(LINE, fleet, requests))
+        assert len(result.routes) == 1
+        assert result.objective == 160
+
+    def test_capacity_splits_the_work_the_cheapest_way(self) -> None:
+        fleet = [courier("v1", capacity=2), courier("v2", capacity=2)]
+        requests = [Request(f"r{s}", s, None, {"boxes": 1}) for s in "ABC"]
+        result = solve(matrix_problem(LINE, fleet, requests))
+        assert result.travel_minutes == 80  # H-C-B-H (60) and H-A-H (20)
+        assert sorted(len(route.requests) for route in result.routes) == [1, 2]
+
+    def test_time_windows_decide_the_order(self) -> None:
+        requests = [
+            Request("far-early", "C", None, {"boxes": 1}, pickup_window=Window(480, 500)),
+            Request("near-late", "A", None, {"boxes": 1}, pickup_window=Window(560, 600)),
+        ]
+        result = solve(matrix_problem(LINE, [courier(shift=Window(420, 1000))], requests))
+        assert stops(result) == ["H", "C", "A", "H"]
+        route = result.routes[0]
+        assert 480 <= route.stops[1].handling[0].start <= 500
+        assert route.stops[2].handling[0].start == 560
+
+    def test_pickup_and_delivery_on_one_route_pickup_first(self) -> None:
+        requests = [
+            Request("box", "C", "A", {"boxes": 1}),
+            Request("pack", "A", "B", {"crates": 0}),
+        ]
+        result = solve(matrix_problem(LINE, [courier()], requests))
+        assert result.served_all
+        assert result.travel_minutes == 60
+
+    def test_load_on_board_from_the_start_and_collected_on_the_way(self) -> None:
+        # 2 sterile packs leave the hub for C, 2 dirty ones come back from A; room for 2:
+        # the courier must drop at C before collecting at A.
+        requests = [
+            Request("sterile", None, "C", {"boxes": 2}),
+            Request("dirty", "A", None, {"boxes": 2}),
+        ]
+        result = solve(matrix_problem(LINE, [courier(capacity=2)], requests))
+        assert stops(result) == ["H", "C", "A", "H"]
+        loads = [stop.load["boxes"] for stop in result.routes[0].stops[:-1]]
+        assert loads == [2, 0, 2]
+
+    def test_maximum_ride_rules_out_the_cheaper_detour(self) -> None:
+        # H→C→B→H costs 65 but the box from C rides 35 min; H→B→C→H costs 80, rides 30.
+        minutes = [[0, 30, 40], [30, 0, 10], [25, 10, 0]]  # H, C, B
+        requests = [
+            Request("box", "C", "H", {"boxes": 1}, max_ride=30),
+            Request("other", "B", "H", {"boxes": 1}),
+        ]
+        unlimited = [replace(requests[0], max_ride=None), requests[1]]
+        free = solve(matrix_problem(minutes, [courier()], unlimited, ids=["H", "C", "B"]))
+        assert free.travel_minutes == 65
+        result = solve(matrix_problem(minutes, [courier()], requests, ids=["H", "C", "B"]))
+        assert result.travel_minutes == 80
+        handled = {h.request + h.action: h for s in result.routes[0].stops for h in s.handling}
+        assert handled["boxdelivery"].start - handled["boxpickup"].end <= 30
+
+    def test_site_service_is_spent_once_per_visit(self) -> None:
+        requests = [Request(f"r{n}", "A", None, {"boxes": 1}) for n in range(3)]
+        problem = matrix_problem(
+            LINE, [courier(shift=Window(0, 600))], requests, services=[0, 7, 0, 0]
+        )
+        result = solve(problem)
+        stop = result.routes[0].stops[1]
+        assert stop.arrival == 10
+        assert min(h.start for h in stop.handling) == 17
+
+
+class TestUnservedReasons:
+    def test_a_load_larger_than_any_vehicle(self) -> None:
+        requests = [
+            Request("big", "A", None, {"boxes": 30}),
+            Request("ok", "B", None, {"boxes": 1}),
+        ]
+        result = solve(matrix_problem(LINE, [courier(capacity=20)], requests))
+        assert [(u.request, u.reason) for u in result.unserved] == [
+            ("big", "load 30 boxes exceeds the largest vehicle (20 boxes)")
+        ]
+        assert result.routes[0].requests == ("ok",)
+
+    def test_a_cold_box_and_no_cold_capacity(self) -> None:
+        requests = [Request("cold", "A", None, {"boxes": 1, "cold_boxes": 1})]
+        result = solve(matrix_problem(LINE, [courier()], requests))
+        assert (
+            result.unserved[0].reason
+            == "load 1 cold boxes exceeds the largest vehicle (0 cold boxes)"
+        )
+
+    def test_a_box_that_cannot_reach_the_lab_in_time(self) -> None:
+        far = [[0, 85], [85, 0]]
+        box = Request(
+            "late",
+            "T",
+            "LAB",
+            {"boxes": 1},
+            pickup_window=Window(9 * 60 + 10, 12 * 60),
+            delivery_window=Window(0, 10 * 60 + 30),
+            pickup_service=2,
+        )
+        problem = matrix_problem(far, [courier(home="LAB")], [box], ids=["LAB", "T"])
+        result = solve(problem)
+        assert result.unserved[0].reason == (
+            "cannot reach LAB before 10:30 even directly (ready at T 09:10, needs 87 min)"
+        )
+
+    def test_a_ride_limit_shorter_than_the_trip(self) -> None:
+        box = Request("box", "C", "H", {"boxes": 1}, max_ride=20)
+        result = solve(matrix_problem(LINE, [courier()], [box]))
+        assert "maximum ride 20 min is shorter" in result.unserved[0].reason
+        assert "(30 min)" in result.unserved[0].reason
+
+    def test_a_window_outside_opening_hours(self) -> None:
+        box = Request("box", "A", None, {"boxes": 1}, pickup_window=Window(1200, 1260))
+        problem = matrix_problem(
+            LINE,
+            [courier()],
+            [box],
+            openings=[Window(0, 1440), Window(480, 1020)] + [Window(0, 1440)] * 2,
+        )
+        result = solve(problem)
+        assert result.unserved[0].reason == (
+            "pickup window 20:00–21:00 falls outside A's opening hours 08:00–17:00"
+        )
+
+    def test_a_shift_too_short_even_for_one_request(self) -> None:
+        box = Request("box", "C", None, {"boxes": 1})
+        result = solve(matrix_problem(LINE, [courier(shift=Window(480, 530))], [box]))
+        reason = result.unserved[0].reason
+        assert reason.startswith("no courier can fit it into their shift even alone: ")
+        assert "back at H at 09:00, after the shift ends at 08:50" in reason
+
+    def test_an_optional_request_not_worth_its_penalty(self) -> None:
+        requests = [
+            Request("cheap", "C", None, {"boxes": 1}, penalty=5),
+            Request("needed", "A", None, {"boxes": 1}),
+        ]
+        result = solve(matrix_problem(LINE, [courier()], requests))
+        assert [(u.request, u.reason) for u in result.unserved] == [
+            ("cheap", "not served within the time limit (penalty 5)")
+        ]
+        assert result.objective == 20 + 5
+
+    def test_competing_required_requests_leave_one_out_with_a_reason(self) -> None:
+        # Two boxes at opposite ends, both due at the same minute: one courier serves one.
+        requests = [
+            Request("left", "A", None, {"boxes": 1}, pickup_window=Window(100, 100)),
+            Request("right", "C", None, {"boxes": 1}, pickup_window=Window(100, 100)),
+        ]
+        result = solve(matrix_problem(LINE, [courier()], requests))
+        assert len(result.unserved) == 1
+        assert "required, but no route found" in result.unserved[0].reason
+
+
+def test_times_are_minutes_since_midnight_and_print_as_clock() -> None:
+    requests = [Request("r", "A", None, {"boxes": 1}, pickup_window=Window(480, 490))]
+    result = solve(matrix_problem(LINE, [courier(shift=Window(420, 1000))], requests))
+    route = result.routes[0]
+    assert clock(route.start) == "07:50"
+    assert clock(route.stops[1].handling[0].start) == "08:00"
+    assert route.end == 490
+
+
+def test_shift_length_is_respected() -> None:
+    fleet = [Vehicle("v1", "H", "H", Window(0, 1440), {"boxes": 5}, max_duration=45)]
+    requests = [Request(f"r{s}", s, None, {"boxes": 1}) for s in "AC"]
+    result = solve(matrix_problem(LINE, fleet, requests))
+    assert len(result.unserved) == 1
+    assert result.routes[0].duration <= 45
+
+
+def test_stats_describe_the_search() -> None:
+    requests = [Request(f"r{s}", s, None, {"boxes": 1}) for s in "ABC"]
+    result = solve(matrix_problem(LINE, [courier()], requests), 0.3)
+    assert result.stats.solutions >= 1
+    assert result.stats.best_found_seconds is not None
+    assert 0.25 <= result.stats.seconds < 2
+    assert result.stats.nodes == 1 + 3
+
+
+def test_the_same_seed_gives_the_same_plan() -> None:
+    requests = [Request(f"r{s}", s, "H", {"boxes": 1}) for s in "ABC"]
+    problem = matrix_problem(LINE, [courier(), courier("v2")], requests)
+    first, second = plan(problem, 0.3, seed=7), plan(problem, 0.3, seed=7)
+    assert first.routes == second.routes
+
+
+def test_a_bad_time_limit_is_refused() -> None:
+    with pytest.raises(ValueError, match="time_limit"):
+        plan(matrix_problem(LINE, [courier()], []), 0)
+
+
+def test_no_requests_no_routes() -> None:
+    result = plan(matrix_problem(LINE, [courier()], []), 0.1)
+    assert result.routes == () and result.unserved == () and result.objective == 0

@@ -1,0 +1,129 @@
+"""Hypothesis: random small days, checked independently; brute force for the optimum."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from routing_builders import small_problems
+
+from routing import Matrix, Problem, Request, Site, Vehicle, Window, check, plan
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(small_problems())
+def test_every_plan_passes_the_independent_checker(problem: Problem) -> None:
+    result = plan(problem, 0.15, seed=3)
+    assert check(problem, result) == []
+    served = {request for route in result.routes for request in route.requests}
+    unserved = {item.request for item in result.unserved}
+    assert served | unserved == {request.id for request in problem.requests}
+    assert not served & unserved
+    assert all(item.reason for item in result.unserved)
+
+
+def _window(request: Request, pickup: bool, site: Site) -> tuple[float, float]:
+    window = request.pickup_window if pickup else request.delivery_window
+    low, high = site.opening.start, site.opening.end
+    if window is not None:
+        low, high = max(low, window.start), min(high, window.end)
+    return low, high
+
+
+def _brute_force(problem: Problem) -> float | None:
+    """Least travel serving every request with the one courier, by trying every order."""
+    (vehicle,) = problem.vehicles
+    sites = {site.id: site for site in problem.sites}
+    assert problem.travel is not None
+    minutes = problem.travel.matrix(problem.sites)
+    index = {site.id: i for i, site in enumerate(problem.sites)}
+    visits = [(r, True) for r in problem.requests if r.pickup] + [
+        (r, False) for r in problem.requests if r.delivery
+    ]
+    best: float | None = None
+    for order in itertools.permutations(visits):
+        position = {(r.id, pickup): n for n, (r, pickup) in enumerate(order)}
+        if any(
+            position[(r.id, True)] > position[(r.id, False)]
+            for r in problem.requests
+            if r.pickup and r.delivery
+        ):
+            continue
+        load = {
+            d: sum(r.load.get(d, 0) for r in problem.requests if not r.pickup)
+            for d in problem.dimensions
+        }
+        if any(load[d] > vehicle.capacity.get(d, 0) for d in load):
+            continue
+        place, now, travel, ok = vehicle.start, vehicle.shift.start, 0.0, True
+        for request, pickup in order:
+            site_id = request.pickup if pickup else request.delivery
+            assert site_id is not None
+            leg = minutes[index[place]][index[site_id]]
+            travel += leg
+            now += leg + (sites[site_id].service if site_id != place else 0)
+            low, high = _window(request, pickup, sites[site_id])
+            now = max(now, low)
+            if now > high:
+                ok = False
+                break
+            now += request.pickup_service if pickup else request.delivery_service
+            for dimension, amount in request.load.items():
+                load[dimension] += amount if pickup else -amount
+            if any(load[d] > vehicle.capacity.get(d, 0) for d in load):
+                ok = False
+                break
+            place = site_id
+        leg = minutes[index[place]][index[vehicle.end]]
+        if ok and now + leg <= vehicle.shift.end:
+            total = travel + leg
+            best = total if best is None else min(best, total)
+    return best
+
+
+@st.composite
+def one_courier_days(draw: st.DrawFn) -> Problem:
+    size = draw(st.integers(3, 5))
+    names = ["H", *[f"S{i}" for i in range(1, size)]]
+    points = [(draw(st.integers(0, 30)), draw(st.integers(0, 30))) for _ in names]
+    minutes = [[math.ceil(math.dist(a, b)) for b in points] for a in points]
+    requests = []
+    for number in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["pair", "from-start", "to-end"]))
+        a, b = draw(st.lists(st.sampled_from(names), min_size=2, max_size=2, unique=True))
+        start = draw(st.integers(0, 120))
+        requests.append(
+            Request(
+                f"r{number}",
+                None if kind == "from-start" else a,
+                None if kind == "to-end" else b,
+                {"boxes": draw(st.integers(1, 3))},
+                delivery_window=(
+                    Window(start, start + draw(st.integers(10, 200)))
+                    if kind != "to-end" and draw(st.booleans())
+                    else None
+                ),
+                delivery_service=float(draw(st.integers(0, 3))),
+            )
+        )
+    return Problem(
+        tuple(Site(n, 0.0, 0.0) for n in names),
+        (Vehicle("v1", "H", "H", Window(0, 400), {"boxes": draw(st.integers(3, 6))}),),
+        tuple(requests),
+        travel=Matrix.of(names, minutes),
+    )
+
+
+@SETTINGS
+@given(one_courier_days())
+def test_tiny_days_reach_the_brute_force_optimum(problem: Problem) -> None:
+    optimum = _brute_force(problem)
+    assume(optimum is not None)
+    result = plan(problem, 0.2, seed=5)
+    assert check(problem, result) == []
+    assert result.served_all
+    assert result.travel_minutes == optimum
