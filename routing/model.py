@@ -26,6 +26,9 @@ from routing.problem import DAY, Problem, Request, Window
 STATUS = routing_enums_pb2.RoutingSearchStatus.Value
 FIRST_SOLUTIONS = routing_enums_pb2.FirstSolutionStrategy.Value
 METAHEURISTICS = routing_enums_pb2.LocalSearchMetaheuristic.Value
+PAIR_INSERTION = (
+    routing_heuristic_parameters_pb2.LocalCheapestInsertionParameters.PairInsertionStrategy
+)
 
 
 @dataclass(frozen=True)
@@ -347,9 +350,7 @@ class Compiled:
             ruin_recreate.recreate_strategy.heuristic = FIRST_SOLUTIONS.Value(settings.recreate)
             if settings.pair_insertion:
                 insertion = ruin_recreate.recreate_strategy.parameters.local_cheapest_insertion
-                insertion.pickup_delivery_strategy = routing_heuristic_parameters_pb2.LocalCheapestInsertionParameters.PairInsertionStrategy.Value(
-                    settings.pair_insertion
-                )
+                insertion.pickup_delivery_strategy = PAIR_INSERTION.Value(settings.pair_insertion)
             ils.improve_perturbed_solution = True
             annealing = ils.reference_solution_acceptance_strategy.simulated_annealing
             if settings.temperatures is None:

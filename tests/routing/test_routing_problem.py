@@ -39,7 +39,7 @@ def with_request(**changes: object) -> Problem:
     ("problem", "message"),
     [
         (replace(good(), vehicles=()), "vehicles: at least one courier"),
-        (replace(good(), sites=good().sites + (Site("A", 0, 0),)), "sites: duplicate id 'A'"),
+        (replace(good(), sites=(*good().sites, Site("A", 0, 0))), "sites: duplicate id 'A'"),
         (with_request(pickup="Z"), "request 'r1'.pickup: unknown site 'Z'"),
         (with_request(pickup=None, delivery=None), "request 'r1': needs a pickup site"),
         (with_request(load={"pallets": 1}), "request 'r1'.load: unknown dimension 'pallets'"),
@@ -60,7 +60,7 @@ def with_request(**changes: object) -> Problem:
             r"vehicle 'v1'.capacity\['boxes'\] must be >= 0",
         ),
         (
-            replace(good(), sites=(replace(good().sites[0], service=math.inf),) + good().sites[1:]),
+            replace(good(), sites=(replace(good().sites[0], service=math.inf), *good().sites[1:])),
             "site 'H'.service must be a finite number",
         ),
         (replace(good(), ticks_per_minute=0), "ticks_per_minute must be >= 1"),

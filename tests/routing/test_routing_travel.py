@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -101,7 +102,7 @@ class TestMatrixFile:
 class _FakeOsrm(BaseHTTPRequestHandler):
     """The table endpoint of OSRM: durations in seconds, 60 s per 0.01 degree moved."""
 
-    unreachable: set[int] = set()
+    unreachable: ClassVar[set[int]] = set()
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
@@ -163,7 +164,7 @@ class TestOsrmTable:
             OsrmTable(osrm, profile="bike").matrix([HOSPITAL])
 
     def test_a_service_that_is_down(self) -> None:
-        with pytest.raises(TravelError, match="OSRM table at http://127.0.0.1:9"):
+        with pytest.raises(TravelError, match=r"OSRM table at http://127\.0\.0\.1:9"):
             OsrmTable("http://127.0.0.1:9", timeout=1).matrix([HOSPITAL])
 
     def test_the_planner_uses_it(self, osrm: str) -> None:
