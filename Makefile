@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := libzbar0 fonts-wqy-microhei libusb-1.0-0
 DEMO_DB := var/demo.db
 
-.PHONY: run test lint bench-ingest bench-decode bench-cssd system-packages venv clean
+.PHONY: run test lint bench-ingest bench-decode bench-cssd bench-routing system-packages venv clean
 
 run: venv ## Start the server with a fresh demo county on SQLite at http://127.0.0.1:8000
 	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
@@ -31,6 +31,10 @@ bench-decode: venv ## Camera decoding over ../shared/bench/decode (zxing-cpp as 
 
 bench-cssd: venv ## A year of a busy CSSD on PostgreSQL: board, recall report, pack history
 	$(BIN)/python -m bench.cssd
+
+bench-routing: venv ## Route planning vs PyVRP and VROOM on ../shared/bench/routing (ARGS="--full" for all)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench.routing $(ARGS)
 
 venv: system-packages $(VENV)/.installed
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import os
 import platform
@@ -43,6 +44,7 @@ from pathlib import Path
 
 from routing import Problem, Request, Site, Vehicle, Window, check, plan
 from routing.instances import Instance, read_instance
+from routing.model import Settings
 from routing.travel import StraightLine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +85,7 @@ class Run:
     bks_vehicles: int
     seconds: float
     errors: str
+    load: str = ""  # the 1-minute load average when the run ended
 
 
 # -- the independent checker ----------------------------------------------------------------
@@ -147,9 +150,16 @@ def verify(instance: Instance, routes: Routes) -> tuple[float, list[str]]:
 # -- the solvers ----------------------------------------------------------------------------
 
 
+# Set from the command line: planner settings to try (``--setting``) and the cost of a vehicle
+# on Li & Lim, whose BKS minimise vehicles first (``--pdptw-vehicle-cost``, distance units).
+SETTINGS: dict[str, object] = {}
+PDPTW_VEHICLE_COST = 0.0
+
+
 def solve_handoff(instance: Instance, limit: float) -> Routes:
-    problem = instance.problem(ticks_per_minute=SCALE)
-    result = plan(problem, limit, SEED)
+    fixed = PDPTW_VEHICLE_COST if instance.kind == "pdptw" else 0.0
+    problem = instance.problem(ticks_per_minute=SCALE, fixed_cost=fixed)
+    result = plan(problem, limit, SEED, settings=Settings(**SETTINGS))  # type: ignore[arg-type]
     problems = check(problem, result)
     if problems:
         log(f"  handoff's own checker disagrees: {problems[:3]}")
@@ -400,6 +410,7 @@ def run_one(entry: Entry, solver: str, limit: float) -> Run:
         entry.bks_vehicles,
         round(seconds, 3),
         "; ".join(errors[:3]),
+        f"{os.getloadavg()[0]:.2f}",
     )
 
 
@@ -424,6 +435,7 @@ def load_runs(path: Path) -> list[Run]:
                     int(row["bks_vehicles"]),
                     float(row["seconds"]),
                     row["errors"],
+                    row.get("load", ""),
                 )
             )
     return runs
@@ -538,6 +550,32 @@ class CountyRun:
     feasible: bool
 
 
+def save_county(path: Path, runs: Sequence[CountyRun]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, [f.name for f in fields(CountyRun)])
+        writer.writeheader()
+        writer.writerows(asdict(run) for run in runs)
+
+
+def load_county(path: Path) -> list[CountyRun]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        return [
+            CountyRun(
+                int(row["seed"]),
+                int(row["stops"]),
+                int(row["couriers"]),
+                float(row["short_objective"]),
+                float(row["long_objective"]),
+                float(row["best_found"]),
+                row["feasible"] == "True",
+            )
+            for row in csv.DictReader(handle)
+        ]
+
+
 def county(days: int, short: float, long: float) -> list[CountyRun]:
     runs = []
     for seed in range(days):
@@ -625,7 +663,8 @@ def section(
                     f"| {name} | {limit:g} s | " + " | ".join(cells) + f" | **{mean}** | "
                     f"{len(good)}/{len(chosen)} | {delta:+.2f} | {wall:.1f} |"
                 )
-        lines.append("")
+        names = ", ".join(instances)
+        lines += ["", f"Instances ({len(instances)}): {names}.", ""]
     top = max(limits) if limits else 0
     for set_name, target in TARGETS.items():
         ours = [r for r in runs if r.set == set_name and r.limit == top and r.solver == "handoff"]
@@ -754,10 +793,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="folder with bks.csv and the instance folders (default: %(default)s)",
     )
     parser.add_argument("--set", nargs="+", choices=SETS, default=["solomon", "li_lim_100"])
-    parser.add_argument("--limit", nargs="+", type=float, default=[10.0, 30.0], help="seconds")
+    parser.add_argument(
+        "--limit", "--time-limit", nargs="+", type=float, default=[10.0, 30.0], help="seconds"
+    )
     parser.add_argument("--solvers", nargs="+", choices=SOLVERS, default=list(SOLVERS))
     parser.add_argument("--instances", nargs="+", help="instance names (default: a sample)")
-    parser.add_argument("--per-family", type=int, default=2, help="sample size per family")
+    parser.add_argument(
+        "--per-family", "--subset", type=int, default=2, help="sample size per family"
+    )
     parser.add_argument("--full", action="store_true", help="every instance of the sets")
     parser.add_argument("--csv", type=Path, default=DEFAULT_CSV, help="runs (default: %(default)s)")
     parser.add_argument("--resume", action="store_true", help="keep the CSV, skip rows in it")
@@ -765,15 +808,36 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--county-days", type=int, default=10, help="county days (0: skip)")
     parser.add_argument("--note", default="", help="a line added to the report")
     parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=JSON",
+        help="a planner setting to try, e.g. gls_lambda=0.2 (tuning; repeatable)",
+    )
+    parser.add_argument(
+        "--pdptw-vehicle-cost",
+        type=float,
+        default=PDPTW_VEHICLE_COST,
+        help="Handoff's fixed cost per vehicle on Li & Lim, in distance units",
+    )
+    parser.add_argument("--cpu", type=int, help="pin this process to one CPU (default: none)")
+    parser.add_argument(
         "--no-write-docs", action="store_true", help="print only; leave docs/benchmarks.md alone"
     )
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    global PDPTW_VEHICLE_COST
     args = parse_args(argv)
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    if args.cpu is not None and hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {args.cpu})
+    for item in args.setting:
+        name, _, value = item.partition("=")
+        parsed = json.loads(value)
+        SETTINGS[name] = tuple(parsed) if isinstance(parsed, list) else parsed
+    Settings(**SETTINGS)  # type: ignore[arg-type]  # an unknown name fails here, early
+    PDPTW_VEHICLE_COST = args.pdptw_vehicle_cost
     entries = catalogue(args.data, args.set)
     if args.instances:
         wanted = set(args.instances)
@@ -805,9 +869,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                         f"load {machine_load()} {run.errors}"
                     )
                 loads.append(machine_load())
-    county_runs = (
-        county(args.county_days, 2.0, 20.0) if args.county_days and not args.report_only else []
-    )
+    county_csv = args.csv.with_name(args.csv.stem + "-county.csv")
+    if args.county_days and not args.report_only:
+        county_runs = county(args.county_days, 2.0, 20.0)
+        save_county(county_csv, county_runs)
+    else:
+        county_runs = load_county(county_csv) if args.county_days else []
     finished = datetime.now(UTC)
     subset = (
         "every public instance"
@@ -818,11 +885,21 @@ def main(argv: Sequence[str] | None = None) -> None:
             else f"{args.per_family} per family (seeded sample)"
         )
     )
+    seen = sorted(float(r.load) for r in runs if r.load)
+    load_text = (
+        f"1-minute load average at the end of each run: min {seen[0]:.2f}, median "
+        f"{statistics.median(seen):.2f}, max {seen[-1]:.2f} (2 cores)"
+        if seen
+        else f"load average (1/5 min) {', '.join(sorted(set(loads)))}"
+    )
+    pinned = f"pinned to CPU {args.cpu}" if args.cpu is not None else "not pinned"
+    if args.report_only:
+        subset = f"those in {args.csv.name} (tables rebuilt from it)"
     note = (
-        f"Run {started:%Y-%m-%d %H:%M}–{finished:%H:%M} UTC on {environment()}; one solver at a "
-        f"time on one pinned core, seed {SEED}; instances: {subset}. Load average (1/5 min) "
-        f"seen between runs: {', '.join(sorted(set(loads))[:1] + sorted(set(loads))[-1:])} "
-        f"(first/last sorted). {args.note}".rstrip()
+        f"{'Report written' if args.report_only else 'Run'} {started:%Y-%m-%d %H:%M}–"
+        f"{finished:%H:%M} UTC on {environment()}; every solver "
+        f"single-threaded, seed {SEED}, this process {pinned}; instances: {subset}. "
+        f"{load_text}. {args.note}".rstrip()
     )
     command = shlex.join(
         ["python", "-m", "bench.routing", *(argv if argv is not None else sys.argv[1:])]
