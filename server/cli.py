@@ -14,6 +14,7 @@ from rich.console import Console
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from scanner_agent.cli import agent_app
 from server.config import Settings, get_settings
 from server.db import build_engine, build_sessionmaker, session_scope
 from server.enums import Role
@@ -30,6 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(user_app, name="user")
 app.add_typer(device_app, name="device")
 app.add_typer(label_app, name="label")
+app.add_typer(agent_app, name="agent")
 
 console = Console()
 err = Console(stderr=True)
