@@ -14,7 +14,8 @@ run: venv ## Start the server with a fresh demo county on SQLite at http://127.0
 	HANDOFF_DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/handoff demo
 	HANDOFF_DATABASE_URL=sqlite:///$(DEMO_DB) $(BIN)/handoff serve --host 127.0.0.1 --port 8000
 
-test: venv ## Run the whole suite (SQLite and PostgreSQL)
+test: APT_PACKAGES += chromium
+test: venv ## Run the whole suite (SQLite and PostgreSQL); browser tests use Debian's chromium
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: venv ## ruff and mypy

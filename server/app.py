@@ -29,6 +29,7 @@ from server.sites.endpoints import router as sites_router
 from server.specimens.endpoints import router as specimens_router
 from web.pages import STATIC_DIR
 from web.pages import router as pages_router
+from web.routes import install as install_web
 
 logger = logging.getLogger("handoff")
 
@@ -160,6 +161,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         api.include_router(router)
     app.include_router(api)
     app.include_router(pages_router)
+    install_web(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

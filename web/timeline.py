@@ -1,0 +1,73 @@
+"""The item timeline: scan or type a barcode, see its custody chain and whether it verifies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from server.custody.service import verify_ledger
+from server.deps import SessionDep
+from server.errors import HandoffError
+from server.items.service import custody_chain
+from server.lookup import item_by_barcode
+from web.i18n import event_label, kind_label, state_label
+from web.render import language, page_router, render
+from web.session import AdminPerson, WebUser
+
+router = page_router()
+Scan = Annotated[str, Query(max_length=64)]
+
+
+def _answer(session: SessionDep, code: str) -> dict[str, Any]:
+    """The chain of the scanned item, or the reason it could not be read."""
+    code = code.strip()
+    if not code:
+        return {"code": "", "chain": None, "error": None}
+    try:
+        chain = custody_chain(session, item_by_barcode(session, code))
+    except HandoffError as error:
+        return {"code": code, "chain": None, "error": error.detail}
+    flagged = chain.item.open_flags > 0 or any(event.flags for event in chain.events[-1:])
+    tone = "bad" if not chain.intact else ("warn" if flagged else "ok")
+    return {"code": code, "chain": chain, "error": None, "tone": tone}
+
+
+def _context(request: Request, answer: dict[str, Any]) -> dict[str, Any]:
+    lang = language(request)
+    return {
+        **answer,
+        "event_label": lambda event: event_label(lang, event),
+        "kind_label": lambda kind: kind_label(lang, kind),
+        "state_label": lambda kind, state: state_label(lang, kind, state),
+    }
+
+
+@router.get("/timeline", response_class=HTMLResponse)
+def timeline_page(
+    request: Request, session: SessionDep, person: WebUser, code: Scan = ""
+) -> Response:
+    """The scan box, and the answer for ``?code=`` if given."""
+    context = _context(request, _answer(session, code))
+    return render(request, "ui/timeline.html", context, person=person)
+
+
+@router.get("/timeline/scan", response_class=HTMLResponse)
+def timeline_scan(
+    request: Request, session: SessionDep, person: WebUser, code: Scan = ""
+) -> Response:
+    """The answer alone, for the scan box's Enter (HTMX)."""
+    context = _context(request, _answer(session, code))
+    return render(request, "ui/_timeline_answer.html", context, person=person)
+
+
+@router.get("/timeline/verify", response_class=HTMLResponse)
+def verify(
+    request: Request,
+    session: SessionDep,
+    person: AdminPerson,
+) -> Response:
+    """Walk the whole hash chain and the projections (administrators, like the API)."""
+    report = verify_ledger(session)
+    return render(request, "ui/_verify.html", {"report": report}, person=person)
