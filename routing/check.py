@@ -195,6 +195,8 @@ class _Checker:
         if len({vehicle for vehicle, *_ in done}) != 1:
             self.fail(where, "pickup and delivery on different routes")
             return
+        if request.vehicles and done[0][0] not in request.vehicles:
+            self.fail(where, f"carried by {done[0][0]}, not by {', '.join(request.vehicles)}")
         if request.pickup is not None and request.delivery is not None:
             pickup = next(d for d in done if d[1] == "pickup")
             delivery = next(d for d in done if d[1] == "delivery")

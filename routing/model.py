@@ -168,6 +168,7 @@ class Compiled:
                         tuple(-amount for amount in amounts),
                     )
                 )
+        self.vehicle_number = {v.id: number for number, v in enumerate(problem.vehicles)}
         self.vehicle_start = [self.depot_node[site_index[v.start]] for v in problem.vehicles]
         self.vehicle_end = [self.depot_node[site_index[v.end]] for v in problem.vehicles]
         self.horizon = max(round(v.shift.end * scale) for v in problem.vehicles)
@@ -290,6 +291,11 @@ class Compiled:
                         self.time.CumulVar(d) - self.time.CumulVar(p)
                         <= ride + self.nodes[pickup].service
                     )
+            if request.vehicles:
+                allowed = [self.vehicle_number[vehicle] for vehicle in request.vehicles]
+                for index in indices:
+                    # -1 (unperformed) stays allowed so a drop option keeps working.
+                    model.VehicleVar(index).SetValues([-1, *allowed])
             if request.penalty is None and self.settings.required_as_mandatory:
                 continue
             penalty = (

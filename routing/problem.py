@@ -89,7 +89,8 @@ class Request:
     the hospital). Windows bound the start of handling at each end; ``max_ride`` bounds the
     minutes between the end of the pickup's handling and the start of the delivery's, waiting
     included. ``penalty`` is what leaving the request unserved costs; ``None`` means required:
-    it is dropped only when no plan can include it.
+    it is dropped only when no plan can include it. ``vehicles`` names the only couriers who
+    may carry it (empty: anyone), e.g. a box already on board when the day is re-planned.
     """
 
     id: str
@@ -102,6 +103,7 @@ class Request:
     delivery_service: float = 0.0
     max_ride: float | None = None
     penalty: float | None = None
+    vehicles: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class Problem:
         if not self.dimensions or len(set(self.dimensions)) != len(self.dimensions):
             raise ProblemError(f"dimensions must be distinct and non-empty: {self.dimensions}")
         sites = _unique("sites", [site.id for site in self.sites])
-        _unique("vehicles", [vehicle.id for vehicle in self.vehicles])
+        fleet = _unique("vehicles", [vehicle.id for vehicle in self.vehicles])
         _unique("requests", [request.id for request in self.requests])
         if not self.vehicles:
             raise ProblemError("vehicles: at least one courier is needed")
@@ -152,10 +154,15 @@ class Problem:
             if vehicle.fixed_cost < 0:
                 raise ProblemError(f"{where}.fixed_cost must be >= 0, got {vehicle.fixed_cost}")
         for request in self.requests:
-            self._request(request, sites)
+            self._request(request, sites, fleet)
 
-    def _request(self, request: Request, sites: set[str]) -> None:
+    def _request(self, request: Request, sites: set[str], fleet: set[str]) -> None:
         where = f"request {request.id!r}"
+        if isinstance(request.vehicles, str):
+            raise ProblemError(f"{where}.vehicles must be a tuple of vehicle ids, not a string")
+        for vehicle in request.vehicles:
+            if vehicle not in fleet:
+                raise ProblemError(f"{where}.vehicles: unknown vehicle {vehicle!r}")
         if request.pickup is None and request.delivery is None:
             raise ProblemError(f"{where}: needs a pickup site, a delivery site or both")
         for end in ("pickup", "delivery"):

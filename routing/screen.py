@@ -64,18 +64,22 @@ def _label(dimension: str) -> str:
 
 
 def _fits(vehicle: Vehicle, request: Request) -> bool:
+    if request.vehicles and vehicle.id not in request.vehicles:
+        return False
     return all(amount <= vehicle.capacity.get(dim, 0) for dim, amount in request.load.items())
 
 
 def _load_reason(problem: Problem, request: Request) -> str | None:
+    fleet = [v for v in problem.vehicles if not request.vehicles or v.id in request.vehicles]
     for dimension, amount in request.load.items():
-        largest = max(vehicle.capacity.get(dimension, 0) for vehicle in problem.vehicles)
+        largest = max(vehicle.capacity.get(dimension, 0) for vehicle in fleet)
         if amount > largest:
             return (
                 f"load {amount} {_label(dimension)} exceeds the largest vehicle "
-                f"({largest} {_label(dimension)})"
+                + (f"allowed ({', '.join(request.vehicles)}: " if request.vehicles else "(")
+                + f"{largest} {_label(dimension)})"
             )
-    if not any(_fits(vehicle, request) for vehicle in problem.vehicles):
+    if not any(_fits(vehicle, request) for vehicle in fleet):
         load = ", ".join(f"{amount} {_label(dim)}" for dim, amount in request.load.items())
         return f"no single vehicle can carry {load} at once"
     return None

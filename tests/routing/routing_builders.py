@@ -107,6 +107,7 @@ def small_problems(draw: st.DrawFn, max_requests: int = 6) -> Problem:
                     else None
                 ),
                 penalty=draw(st.sampled_from([None, None, 5.0, 500.0])),
+                vehicles=draw(st.sampled_from([(), (), (vehicles[-1].id,)])),
             )
         )
     return Problem(

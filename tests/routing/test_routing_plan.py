@@ -231,3 +231,36 @@ def test_a_bad_time_limit_is_refused() -> None:
 def test_no_requests_no_routes() -> None:
     result = plan(matrix_problem(LINE, [courier()], []), 0.1)
     assert result.routes == () and result.unserved == () and result.objective == 0
+
+
+class TestAssignedCourier:
+    """Work already on board (re-planning during the day) stays with its courier."""
+
+    def test_a_box_on_board_stays_with_its_courier(self) -> None:
+        # v2 starts at C, far from A: without the restriction v1 (at H) would take it.
+        fleet = [courier("v1"), courier("v2", home="C")]
+        box = Request("box", None, "A", {"boxes": 1}, vehicles=("v2",))
+        result = solve(matrix_problem(LINE, fleet, [box]))
+        assert result.served_all
+        assert [route.vehicle for route in result.routes] == ["v2"]
+
+    def test_without_the_restriction_the_nearer_courier_goes(self) -> None:
+        fleet = [courier("v1"), courier("v2", home="C")]
+        box = Request("box", None, "A", {"boxes": 1})
+        result = solve(matrix_problem(LINE, fleet, [box]))
+        assert [route.vehicle for route in result.routes] == ["v1"]
+
+    def test_too_much_for_the_assigned_courier(self) -> None:
+        fleet = [courier("v1", capacity=20), courier("v2", capacity=2)]
+        load = Request("load", None, "A", {"boxes": 5}, vehicles=("v2",))
+        result = solve(matrix_problem(LINE, fleet, [load]))
+        assert [(u.request, u.reason) for u in result.unserved] == [
+            ("load", "load 5 boxes exceeds the largest vehicle allowed (v2: 2 boxes)")
+        ]
+
+    def test_an_unknown_courier_is_refused(self) -> None:
+        from routing import ProblemError
+
+        box = Request("box", None, "A", {"boxes": 1}, vehicles=("v9",))
+        with pytest.raises(ProblemError, match=r"request 'box'\.vehicles: unknown vehicle 'v9'"):
+            plan(matrix_problem(LINE, [courier()], [box]), QUICK)

@@ -127,3 +127,104 @@ def test_tiny_days_reach_the_brute_force_optimum(problem: Problem) -> None:
     assert check(problem, result) == []
     assert result.served_all
     assert result.travel_minutes == optimum
+
+
+def _alone_feasible(problem: Problem, request: Request) -> bool:
+    """Can some allowed courier serve ``request`` on an otherwise empty route? By trying
+    every whole minute for the first handling (the strategies draw whole minutes only)."""
+    assert problem.travel is not None
+    minutes = problem.travel.matrix(problem.sites)
+    index = {site.id: i for i, site in enumerate(problem.sites)}
+    sites = {site.id: site for site in problem.sites}
+
+    def leg(a: str, b: str, working: bool = True) -> float:
+        extra = sites[b].service if working and a != b else 0.0
+        return minutes[index[a]][index[b]] + extra
+
+    def window(site_id: str, own: Window | None) -> tuple[float, float]:
+        opening = sites[site_id].opening
+        if own is None:
+            return opening.start, opening.end
+        return max(opening.start, own.start), min(opening.end, own.end)
+
+    for vehicle in problem.vehicles:
+        if request.vehicles and vehicle.id not in request.vehicles:
+            continue
+        if any(amount > vehicle.capacity.get(d, 0) for d, amount in request.load.items()):
+            continue
+        first = request.pickup or request.delivery
+        assert first is not None
+        low, high = window(
+            first, request.pickup_window if request.pickup else request.delivery_window
+        )
+        for start in range(math.ceil(low), math.floor(high) + 1):
+            departure = start - leg(vehicle.start, first)
+            if departure < vehicle.shift.start:
+                continue
+            place, done = (
+                first,
+                start + (request.pickup_service if request.pickup else request.delivery_service),
+            )
+            if request.pickup and request.delivery:
+                d_low, d_high = window(request.delivery, request.delivery_window)
+                begin = max(done + leg(first, request.delivery), d_low)
+                if begin > d_high:
+                    continue
+                if request.max_ride is not None and begin - done > request.max_ride:
+                    continue
+                place, done = request.delivery, begin + request.delivery_service
+            back = done + leg(place, vehicle.end, working=False)
+            if back > vehicle.shift.end:
+                continue
+            if vehicle.max_duration is not None and back - departure > vehicle.max_duration:
+                continue
+            return True
+    return False
+
+
+@SETTINGS
+@given(small_problems(max_requests=1))
+def test_a_lone_request_is_served_exactly_when_it_can_be(problem: Problem) -> None:
+    (request,) = problem.requests
+    result = plan(problem, 0.15, seed=2)
+    assert check(problem, result) == []
+    if _alone_feasible(problem, request):
+        assert result.served_all, result.unserved
+    else:
+        (unserved,) = result.unserved
+        # Found before the search, with the specific cause, not "no route found".
+        assert "within the time limit" not in unserved.reason, unserved.reason
+
+
+MUTATIONS = ("drop a route", "arrive too early", "handle too long", "misreport load", "stranger")
+
+
+@SETTINGS
+@given(small_problems(), st.sampled_from(MUTATIONS))
+def test_the_checker_catches_a_broken_plan(problem: Problem, mutation: str) -> None:
+    from dataclasses import replace
+
+    result = plan(problem, 0.15, seed=4)
+    worked = [r for r in result.routes if any(stop.handling for stop in r.stops)]
+    assume(worked)
+    route = worked[0]
+    stops = list(route.stops)
+    busy = next(n for n, stop in enumerate(stops) if stop.handling)
+    if mutation == "drop a route":
+        broken = replace(result, routes=tuple(r for r in result.routes if r is not route))
+    else:
+        if mutation == "arrive too early":
+            stops[busy] = replace(stops[busy], arrival=stops[busy - 1].departure - 1)
+        elif mutation == "handle too long":
+            first = stops[busy].handling[0]
+            longer = replace(first, end=first.end + 1)
+            stops[busy] = replace(stops[busy], handling=(longer, *stops[busy].handling[1:]))
+        elif mutation == "misreport load":
+            load = dict(stops[busy].load)
+            load["boxes"] = load.get("boxes", 0) + 1
+            stops[busy] = replace(stops[busy], load=load)
+        changed = replace(route, stops=tuple(stops))
+        if mutation == "stranger":
+            changed = replace(route, vehicle="nobody")
+        broken = replace(result, routes=tuple(changed if r is route else r for r in result.routes))
+    assert check(problem, broken), mutation
