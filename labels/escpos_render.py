@@ -73,6 +73,7 @@ class Printout:
     barcodes: list[str] = field(default_factory=list)
     qr_codes: list[str] = field(default_factory=list)
     cuts: int = 0
+    beeps: int = 0
 
 
 @lru_cache(maxsize=4096)
@@ -271,6 +272,9 @@ class _Interpreter:
         elif c == ord("J"):
             self.flush_line(feed=False)
             self.feed(self.byte())
+        elif c == ord("B"):
+            self.out.beeps += self.byte()  # buzzer: n beeps of t x 50 ms (Xprinter, TM-U220)
+            self.byte()
         elif c == ord("2"):
             s.line_spacing = _DEFAULT_LINE_SPACING
         elif c == ord("3"):

@@ -1,0 +1,173 @@
+"""The agent process: inputs, station, outbox, sender and printer wired together.
+
+Threads: one per input (each only reads its device and queues scans), the sender, the
+printer. The main thread takes scans one at a time: station → local commit → feedback, so the
+order of scans is the order of events and nothing is acknowledged before it is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from scanner_agent.config import AgentConfig, ConfigError
+from scanner_agent.feedback import Feedback
+from scanner_agent.inputs import Scan, ScanSource, build_source
+from scanner_agent.outbox import Outbox
+from scanner_agent.stations import Station
+from scanner_agent.sync import Sender
+
+__all__ = ["Agent"]
+
+log = logging.getLogger(__name__)
+_GROUP_COMMIT = 64
+
+
+class Agent:
+    """One running agent; ``run`` blocks until stopped (SIGTERM, SIGINT or ``stop``)."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        feedback: Feedback | None = None,
+        sources: Sequence[ScanSource] | None = None,
+    ) -> None:
+        self.config = config
+        self.feedback = feedback or Feedback(config.language)
+        self.station = Station(config)
+        problem = self.station.check()
+        if problem is not None:
+            raise ConfigError(problem)
+        self.token = config.token()
+        self.sources = (
+            list(sources)
+            if sources is not None
+            else [build_source(spec, self.feedback.status) for spec in config.inputs]
+        )
+        self.stop = threading.Event()
+        self.scans: queue.Queue[Scan] = queue.Queue()
+        self.latencies: list[float] = []  # seconds from a frame's arrival to its commit
+        self.send_wake = threading.Event()
+        self.print_wake = threading.Event()
+
+    def _signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop.set()
+
+    def _jobs_dir(self) -> Path:
+        printer = self.config.printer
+        if printer is not None and printer.jobs is not None:
+            return printer.jobs
+        return self.config.outbox.parent / "print-jobs"
+
+    def _start(self, name: str, target: object, *args: object) -> threading.Thread:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)  # type: ignore[arg-type]
+        thread.start()
+        return thread
+
+    def stats(self) -> dict[str, float]:
+        """Scan-to-local-commit latency so far: count, p50, p99 and max in milliseconds."""
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return {"scans": 0}
+
+        def at(q: float) -> float:
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2)
+
+        return {"scans": len(ordered), "p50_ms": at(0.5), "p99_ms": at(0.99), "max_ms": at(1.0)}
+
+    def run(self, *, until_drained: bool = False) -> int:
+        """Serve scans until stopped; with ``until_drained``, also stop once inputs have ended
+        and every event has its answer. Returns the process exit code."""
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._signal)
+            signal.signal(signal.SIGINT, self._signal)
+        outbox = Outbox(self.config.outbox)
+        state = outbox.state() or self.station.initial()
+        interrupted = outbox.interrupted_prints()
+        if interrupted:
+            self.feedback.problem(
+                f"{interrupted} print job(s) were being sent when the agent stopped: "
+                "check the printer (handoff label jobs)"
+            )
+        sender = Sender(
+            self.config,
+            Outbox(self.config.outbox),
+            token=self.token,
+            wake=self.send_wake,
+            on_batch=self.feedback.batch,
+            on_problem=self.feedback.problem,
+        )
+        threads = [self._start("sender", sender.run, self.stop)]
+        if self.config.printer is not None:
+            from scanner_agent.printing import PrintWorker  # labels' drawing code: slow import
+
+            worker = PrintWorker(
+                Outbox(self.config.outbox),
+                self.config.printer,
+                self.config.media(),
+                self.config.language,
+                self._jobs_dir(),
+                wake=self.print_wake,
+                on_problem=self.feedback.problem,
+                on_printed=self.feedback.status,
+            )
+            threads.append(self._start("printer", worker.run, self.stop))
+        readers = [
+            self._start(f"input-{source.name}", source.run, self.scans.put, self.stop)
+            for source in self.sources
+        ]
+        self.feedback.status(
+            f"station {self.config.station.mode.value} at {self.config.site}; "
+            f"outbox {self.config.outbox}; "
+            + "; ".join(source.describe() for source in self.sources)
+        )
+        try:
+            while not self.stop.is_set():
+                try:
+                    scan = self.scans.get(timeout=0.2)
+                except queue.Empty:
+                    if until_drained and self._drained(readers, outbox):
+                        break
+                    continue
+                # Scans that arrived together share one commit; each is answered after it.
+                batch = [scan]
+                while len(batch) < _GROUP_COMMIT:
+                    try:
+                        batch.append(self.scans.get_nowait())
+                    except queue.Empty:
+                        break
+                handled = []
+                for each in batch:
+                    reaction = self.station.handle(state, each)
+                    handled.append((each, reaction))
+                    state = reaction.state
+                outbox.record_many(handled)
+                committed = time.perf_counter()
+                self.latencies.extend(committed - each.monotonic for each in batch)
+                if any(reaction.events for _, reaction in handled):
+                    self.send_wake.set()
+                if any(reaction.prints for _, reaction in handled):
+                    self.print_wake.set()
+                for _, reaction in handled:
+                    self.feedback.scan(reaction)
+        finally:
+            self.stop.set()
+            for thread in threads:
+                thread.join(timeout=5)
+            outbox.close()
+        return 0
+
+    def _drained(self, readers: list[threading.Thread], outbox: Outbox) -> bool:
+        if any(thread.is_alive() for thread in readers) or not self.scans.empty():
+            return False
+        if outbox.pending_count():
+            return False
+        time.sleep(0.1)  # let the printer take what the last scans asked for
+        return True
