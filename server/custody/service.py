@@ -38,6 +38,7 @@ from server.custody.schemas import (
     Status,
     VerifyReport,
 )
+from server.db import one_of
 from server.errors import PayloadTooLarge
 from server.lookup import ITEM_KINDS
 from server.models import Item, Person, RejectedSubmission, Site
@@ -111,9 +112,10 @@ def ingest(
         except _Rejection as rejection:
             rejections[index] = rejection
 
-    # Take the append lock before reading the items, so their projections cannot change
-    # under this batch (a batch already refused by its codes needs no lock).
-    head = None if rejections else ledger.lock_head(session)
+    # Items and earlier copies of these events are read before the append lock is taken,
+    # so that reading overlaps another batch's append; under the lock only what was
+    # appended since is read again (projections change only with appends).
+    seen_position = ledger.head_position(session)
     items, people, sites = _load_references(session, resolved)
     drafts: dict[int, ledger.Draft] = {}
     for entry in resolved:
@@ -127,8 +129,13 @@ def ingest(
     if rejections:
         return _reject_batch(session, principal, events, rejections, now), True
 
-    assert head is not None
-    stored = ledger.existing_events(session, [event.event_id for event in events])
+    event_ids = [event.event_id for event in events]
+    stored = ledger.existing_events(session, event_ids)
+    head = ledger.lock_head(session)
+    if head.position != seen_position:
+        ledger.refresh_changed(session, list(items.values()), seen_position)
+        fresh = [event_id for event_id in event_ids if event_id not in stored]
+        stored.update(ledger.existing_events(session, fresh, since=seen_position))
     results: list[EventResult | None] = [None] * len(events)
     seen: dict[uuid.UUID, int] = {}
     to_append: list[tuple[int, ledger.Draft]] = []
@@ -200,7 +207,9 @@ def _load_references(
     items = (
         {
             item.barcode: item
-            for item in session.execute(select(Item).where(Item.barcode.in_(barcodes))).scalars()
+            for item in session.execute(
+                select(Item).where(one_of(session, Item.barcode, barcodes))
+            ).scalars()
         }
         if barcodes
         else {}
@@ -208,7 +217,9 @@ def _load_references(
     people = (
         {
             person.badge: person
-            for person in session.execute(select(Person).where(Person.badge.in_(badges))).scalars()
+            for person in session.execute(
+                select(Person).where(one_of(session, Person.badge, badges))
+            ).scalars()
         }
         if badges
         else {}

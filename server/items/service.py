@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, aliased
 from labels.identity import new_id
 from server import audit
 from server.custody import ledger
-from server.custody.chain import event_hash
+from server.custody.chain import ChainedFields, event_hash
 from server.custody.flags import Flag
 from server.custody.lifecycle import LIFECYCLES, REGISTERED
 from server.custody.messages import render
@@ -121,50 +121,69 @@ def list_items(
     return session.execute(query).scalars().all()
 
 
-def _site_ref(site: Site | None) -> SiteRef | None:
-    return SiteRef(code=site.code, name_zh=site.name_zh, name_en=site.name_en) if site else None
-
-
-def _party(person: Person | None) -> PartyRead | None:
-    return PartyRead(badge=person.badge, name=person.name, role=person.role) if person else None
-
-
 def _flag_read(flag: Flag) -> FlagRead:
     return FlagRead(code=flag.code, en=render(flag, "en"), zh=render(flag, "zh"))
 
 
-def describe_item(session: Session, item: Item) -> ItemRead:
-    def get_site(site_id: uuid.UUID | None) -> Site | None:
-        return session.get(Site, site_id) if site_id else None
+_HOME, _CURRENT = aliased(Site), aliased(Site)
+# The item's home and current site and its holder in one statement (built once).
+_PLACES = (
+    select(
+        _HOME.code, _HOME.name_zh, _HOME.name_en,
+        _CURRENT.code, _CURRENT.name_zh, _CURRENT.name_en,
+        Person.badge, Person.name, Person.role,
+    )
+    .select_from(Item)
+    .outerjoin(_HOME, _HOME.id == Item.home_site_id)
+    .outerjoin(_CURRENT, _CURRENT.id == Item.current_site_id)
+    .outerjoin(Person, Person.id == Item.holder_id)
+    .where(Item.id == bindparam("item_id"))
+)  # fmt: skip
 
+
+def _site_of(code: str | None, name_zh: str | None, name_en: str | None) -> SiteRef | None:
+    return (
+        None if code is None else SiteRef(code=code, name_zh=name_zh or "", name_en=name_en or "")
+    )
+
+
+def describe_item(session: Session, item: Item) -> ItemRead:
+    """The item's current state, with its sites and holder by name."""
+    places = session.execute(_PLACES, {"item_id": item.id}).one()
+    labels = LIFECYCLES[item.kind].labels.get(item.state, (item.state, item.state))
     return ItemRead(
         barcode=item.barcode,
         kind=item.kind,
         description=item.description,
-        home_site=_site_ref(get_site(item.home_site_id)),
+        home_site=_site_of(*places[0:3]),
         attributes=item.attributes,
         active=item.active,
         state=item.state,
-        state_label=LIFECYCLES[item.kind].labels.get(item.state, (item.state, item.state))[1],
-        state_label_zh=LIFECYCLES[item.kind].labels.get(item.state, (item.state, item.state))[0],
+        state_label=labels[1],
+        state_label_zh=labels[0],
         last_seq=item.last_seq,
         last_event_at=item.last_event_at,
-        current_site=_site_ref(get_site(item.current_site_id)),
-        holder=_party(session.get(Person, item.holder_id) if item.holder_id else None),
+        current_site=_site_of(*places[3:6]),
+        holder=_party_of(*places[6:9]),
         open_flags=item.open_flags,
     )
 
 
 _ACTOR, _COUNTERPARTY = aliased(Person), aliased(Person)
-# Built once: SQLAlchemy caches its compiled form. Only the event is an ORM object; the
-# people, site and device come back as plain columns.
+# Built once: SQLAlchemy caches its compiled form. Plain columns, no ORM objects: a
+# history is read often and only ever shown.
 _CHAIN = (
     select(
-        CustodyEvent,
-        _ACTOR.badge, _ACTOR.name, _ACTOR.role,
-        _COUNTERPARTY.badge, _COUNTERPARTY.name, _COUNTERPARTY.role,
-        Site.code, Site.name_zh, Site.name_en,
-        Device.barcode,
+        *(CustodyEvent.__table__.c[name] for name in ledger.CHAINED_COLUMNS),
+        CustodyEvent.prev_hash, CustodyEvent.hash,
+        _ACTOR.badge.label("actor_badge"), _ACTOR.name.label("actor_name"),
+        _ACTOR.role.label("actor_role"),
+        _COUNTERPARTY.badge.label("counterparty_badge"),
+        _COUNTERPARTY.name.label("counterparty_name"),
+        _COUNTERPARTY.role.label("counterparty_role"),
+        Site.code.label("site_code"), Site.name_zh.label("site_name_zh"),
+        Site.name_en.label("site_name_en"),
+        Device.barcode.label("device_barcode"),
     )
     .outerjoin(_ACTOR, _ACTOR.id == CustodyEvent.actor_id)
     .outerjoin(_COUNTERPARTY, _COUNTERPARTY.id == CustodyEvent.counterparty_id)
@@ -183,28 +202,27 @@ def custody_chain(session: Session, item: Item) -> CustodyChain:
     """The item's events in order, each with its hashes and whether it still matches them."""
     events = []
     for row in session.execute(_CHAIN, {"item_id": item.id}):
-        event = row[0]
-        site = (
-            SiteRef(code=row.code, name_zh=row.name_zh, name_en=row.name_en) if row.code else None
-        )
+        fields = ChainedFields(*row[: len(ledger.CHAINED_COLUMNS)])
         events.append(
             CustodyEventRead(
-                position=event.position,
-                event_id=event.event_id,
-                item_seq=event.item_seq,
-                type=event.type,
-                actor=_party_of(row[1], row[2], row[3]),
-                counterparty=_party_of(row[4], row[5], row[6]),
-                site=site,
-                device=row.barcode,
-                occurred_at=event.occurred_at,
-                received_at=event.received_at,
-                details=event.details,
-                flag_code=event.flag_code,
-                flags=[_flag_read(Flag.from_json(flag)) for flag in event.flags],
-                prev_hash=event.prev_hash,
-                hash=event.hash,
-                hash_ok=event_hash(ledger.chained_fields(event), event.prev_hash) == event.hash,
+                position=row.position,
+                event_id=row.event_id,
+                item_seq=row.item_seq,
+                type=row.type,
+                actor=_party_of(row.actor_badge, row.actor_name, row.actor_role),
+                counterparty=_party_of(
+                    row.counterparty_badge, row.counterparty_name, row.counterparty_role
+                ),
+                site=_site_of(row.site_code, row.site_name_zh, row.site_name_en),
+                device=row.device_barcode,
+                occurred_at=row.occurred_at,
+                received_at=row.received_at,
+                details=row.details,
+                flag_code=row.flag_code,
+                flags=[_flag_read(Flag.from_json(flag)) for flag in row.flags],
+                prev_hash=row.prev_hash,
+                hash=row.hash,
+                hash_ok=event_hash(fields, row.prev_hash) == row.hash,
             )
         )
     intact = all(event.hash_ok for event in events) and [e.item_seq for e in events] == list(

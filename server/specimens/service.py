@@ -96,12 +96,13 @@ def before_append(session: Session, drafts: Sequence[Draft]) -> None:
     types = _types(session)
     by_id = {t.id: t for t in types.values()}
     known = _boxes(session, [draft.item for draft in boxes])
+    destinations = _DestinationSites(session)
     for draft in boxes:
         box = known[draft.item.id]
         details = draft.details
         happened = draft.occurred_at + timedelta(milliseconds=draft.clock_offset_ms or 0)
         if draft.type == "prepare":
-            _prepare(session, box, draft, types)
+            _prepare(box, draft, types, destinations)
         elif draft.type == "seal":
             box.seal, box.sealed_at = _text(details, "seal"), happened
         specimen = by_id.get(box.specimen_type_id) if box.specimen_type_id else None
@@ -141,7 +142,24 @@ def before_append(session: Session, drafts: Sequence[Draft]) -> None:
     session.flush()
 
 
-def _prepare(session: Session, box: Box, draft: Draft, types: dict[str, SpecimenType]) -> None:
+class _DestinationSites:
+    """Sites named as destinations in one batch, each looked up once."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.known: dict[str, Site | None] = {}
+
+    def get(self, ref: str) -> Site | None:
+        if ref not in self.known:
+            self.known[ref] = self.session.execute(
+                select(Site).where((Site.code == ref) | (Site.barcode == ref))
+            ).scalar_one_or_none()
+        return self.known[ref]
+
+
+def _prepare(
+    box: Box, draft: Draft, types: dict[str, SpecimenType], destinations: _DestinationSites
+) -> None:
     details = draft.details
     code = _text(details, "specimen_type")
     specimen = types.get(code) if code else None
@@ -162,9 +180,7 @@ def _prepare(session: Session, box: Box, draft: Draft, types: dict[str, Specimen
         if destination is None:
             destination = "PATH" if specimen.destination_kind == "pathology" else "LAB"
     if destination:
-        site = session.execute(
-            select(Site).where((Site.code == destination) | (Site.barcode == destination))
-        ).scalar_one_or_none()
+        site = destinations.get(destination)
         box.destination_site_id = site.id if site else box.destination_site_id
     box.origin_site_id = draft.site_id or box.origin_site_id
     box.seal, box.sealed_at, box.received_at, box.outcome, box.note = None, None, None, None, None
