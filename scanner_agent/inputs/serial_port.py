@@ -56,7 +56,8 @@ class SerialScanner:
             try:
                 if path is None:
                     raise serial.SerialException(f"no serial port with USB ID {self.config.usb}")
-                port = serial.Serial(path, self.config.baud, timeout=0.2)
+                # exclusive: a second agent (or a modem prober) cannot read the same port.
+                port = serial.Serial(path, self.config.baud, timeout=0.2, exclusive=True)
             except (serial.SerialException, OSError) as error:
                 if not complained:
                     log.warning("%s: cannot open (%s); retrying", self.name, error)

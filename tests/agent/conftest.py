@@ -15,7 +15,7 @@ from server.enums import ItemKind
 from server.items.schemas import ItemCreate
 from server.items.service import register_item
 from server.models import CustodyEvent, Device, utc_now
-from tests.agent.support import CapturePrinter, PtyScanner
+from tests.agent.support import AgentProcess, CapturePrinter, PtyScanner
 from tests.support.helpers import World
 from tests.support.server import running_server
 
@@ -69,6 +69,16 @@ def event_count(session_factory: sessionmaker[Session]) -> int:
 def server_url(database_url: str, county: County) -> Iterator[str]:
     with running_server(database_url) as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_left_behind() -> Iterator[None]:
+    yield
+    while AgentProcess.RUNNING:
+        agent = AgentProcess.RUNNING.pop()
+        if agent.process is not None and agent.process.poll() is None:
+            agent.process.kill()
+            agent.process.wait(timeout=10)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import threading
 import time
 import tty
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 ROOT = Path(__file__).resolve().parents[2]
 SCAN_LINE = re.compile(r"^\d\d:\d\d:\d\d (✓|\+|→|←|⚙|↺|✗) (\S+)")
@@ -102,7 +102,13 @@ def write_config(path: Path, **values: Any) -> Path:
 
 
 class AgentProcess:
-    """``python -m scanner_agent run`` as a child process, its console lines collected."""
+    """``python -m scanner_agent run`` as a child process, its console lines collected.
+
+    Every started process is remembered in ``RUNNING`` so the tests' fixture can kill any
+    that a failing test left behind (one would otherwise read the next test's pty).
+    """
+
+    RUNNING: ClassVar[list[AgentProcess]] = []
 
     def __init__(self, config: Path, *args: str) -> None:
         self.config = config
@@ -128,7 +134,13 @@ class AgentProcess:
             stderr=subprocess.STDOUT,
         )
         threading.Thread(target=self._pump, args=(self.process,), daemon=True).start()
+        AgentProcess.RUNNING.append(self)
         return self
+
+    def seen(self, pattern: str) -> bool:
+        """Whether any console line so far matches ``pattern``."""
+        wanted = re.compile(pattern)
+        return any(wanted.search(line) for line in self.log)
 
     def _pump(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
