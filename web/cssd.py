@@ -16,7 +16,7 @@ from server.cssd.service import Clock
 from server.deps import NowDep, SessionDep, SettingsDep
 from server.enums import Role
 from server.models import Cycle, Machine, Pack, Person, Recall
-from web.i18n import cycle_status_label, state_label, t
+from web.i18n import cycle_status_label, machine_status_label, state_label, t
 from web.render import language, page_router, render
 from web.session import CsrfChecked, web_person
 
@@ -77,6 +77,7 @@ def board_context(
         "expiry_days": settings.expiry_warning_days,
         "pack_state": lambda state: state_label(lang, "pack", state),
         "cycle_status": lambda status: cycle_status_label(lang, status),
+        "machine_status": lambda status: machine_status_label(lang, status),
     }
 
 

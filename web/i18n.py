@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from server.custody.lifecycle import EVENT_LABELS, LIFECYCLES
-from server.custody.messages import CYCLE_STATUS_LABELS, KIND_LABELS, ROLE_LABELS
+from server.custody.messages import (
+    CYCLE_STATUS_LABELS,
+    KIND_LABELS,
+    MACHINE_STATUS_LABELS,
+    ROLE_LABELS,
+)
 from server.enums import ItemKind
 
 Language = Literal["zh", "en"]
@@ -100,6 +105,7 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Ledger intact: {n} events, chain and projections match",
     ),
     "timeline.ledger_bad": ("台账校验失败：{detail}", "Ledger verification failed: {detail}"),
+    "timeline.no_item": ("没有条码为 {code} 的物品", "No item has the barcode {code}"),
     "timeline.unknown": ("无法识别", "Not recognised"),
     # CSSD
     "cssd.title": ("消毒供应中心看板", "Sterile supply board"),
@@ -298,3 +304,7 @@ def kind_label(lang: Language, kind: str) -> str:
 
 def cycle_status_label(lang: Language, status: str) -> str:
     return _pick(CYCLE_STATUS_LABELS.get(status), lang, status)
+
+
+def machine_status_label(lang: Language, status: str) -> str:
+    return _pick(MACHINE_STATUS_LABELS.get(status), lang, status)

@@ -20,7 +20,7 @@ from server.enums import Role
 from server.errors import BadRequest, HandoffError
 from server.models import Person
 from web.i18n import Language, role_label, t
-from web.session import LANG_COOKIE, current_csrf
+from web.session import LANG_COOKIE, Who, current_csrf
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -43,7 +43,7 @@ NAV = (
 )
 
 
-def nav_for(person: Person | None) -> list[NavItem]:
+def nav_for(person: Person | Who | None) -> list[NavItem]:
     """The pages this person's role may open (admin sees all)."""
     if person is None:
         return []
@@ -87,7 +87,7 @@ def render(
     name: str,
     context: dict[str, Any] | None = None,
     *,
-    person: Person | None = None,
+    person: Person | Who | None = None,
     status_code: int = 200,
     csrf: str | None = None,
 ) -> HTMLResponse:
@@ -135,7 +135,7 @@ def _validation_text(errors: Sequence[Any]) -> str:
 
 
 def error_page(
-    request: Request, status_code: int, detail: str, person: Person | None = None
+    request: Request, status_code: int, detail: str, person: Person | Who | None = None
 ) -> HTMLResponse:
     """The error as HTML: into ``#flash`` for an HTMX request, else a page of its own."""
     lang = language(request)

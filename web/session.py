@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import quote
 
@@ -42,12 +43,20 @@ class LoginRequired(Exception):
         self.next_path = next_path
 
 
+@dataclass(frozen=True, slots=True)
+class Who:
+    """Who is logged in, kept apart from the database session (which may be rolled back)."""
+
+    name: str
+    role: Role
+
+
 class PageDenied(Exception):
     """A logged-in person whose role may not open this page or do this action."""
 
     def __init__(self, person: Person, needs: frozenset[Role]) -> None:
         super().__init__(person.role)
-        self.person = person
+        self.person = Who(person.name, person.role)
         self.needs = needs
 
 

@@ -7,12 +7,15 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, Response
 
+from labels.identity import InvalidId, parse_id
+from server.custody.flags import Flag
+from server.custody.messages import render as render_flag
 from server.custody.service import verify_ledger
 from server.deps import SessionDep
-from server.errors import HandoffError
+from server.errors import HandoffError, UnknownBarcode
 from server.items.service import custody_chain
-from server.lookup import item_by_barcode
-from web.i18n import event_label, kind_label, state_label
+from server.lookup import ITEM_KINDS, item_by_barcode
+from web.i18n import Language, event_label, kind_label, state_label, t
 from web.render import language, page_router, render
 from web.session import AdminPerson, WebUser
 
@@ -20,13 +23,20 @@ router = page_router()
 Scan = Annotated[str, Query(max_length=64)]
 
 
-def _answer(session: SessionDep, code: str) -> dict[str, Any]:
+def _answer(session: SessionDep, code: str, lang: Language) -> dict[str, Any]:
     """The chain of the scanned item, or the reason it could not be read."""
     code = code.strip()
     if not code:
         return {"code": "", "chain": None, "error": None}
     try:
+        parse_id(code, ITEM_KINDS)
+    except InvalidId as invalid:
+        flag = Flag(invalid.code, {"field": "item", "detail": invalid.reason, "text": code[:40]})
+        return {"code": code, "chain": None, "error": render_flag(flag, lang)}
+    try:
         chain = custody_chain(session, item_by_barcode(session, code))
+    except UnknownBarcode:
+        return {"code": code, "chain": None, "error": t(lang, "timeline.no_item", code=code)}
     except HandoffError as error:
         return {"code": code, "chain": None, "error": error.detail}
     flagged = chain.item.open_flags > 0 or any(event.flags for event in chain.events[-1:])
@@ -49,7 +59,7 @@ def timeline_page(
     request: Request, session: SessionDep, person: WebUser, code: Scan = ""
 ) -> Response:
     """The scan box, and the answer for ``?code=`` if given."""
-    context = _context(request, _answer(session, code))
+    context = _context(request, _answer(session, code, language(request)))
     return render(request, "ui/timeline.html", context, person=person)
 
 
@@ -58,7 +68,7 @@ def timeline_scan(
     request: Request, session: SessionDep, person: WebUser, code: Scan = ""
 ) -> Response:
     """The answer alone, for the scan box's Enter (HTMX)."""
-    context = _context(request, _answer(session, code))
+    context = _context(request, _answer(session, code, language(request)))
     return render(request, "ui/_timeline_answer.html", context, person=person)
 
 

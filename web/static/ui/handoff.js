@@ -110,3 +110,8 @@
   });
   window.Handoff = { focusScan: focusScan, toast: toast };
 })();
+// The map follows the trips table: redraw its routes after each refresh of the table.
+document.addEventListener("htmx:afterSwap", function (event) {
+  var map = document.getElementById("map");
+  if (map && event.target && event.target.id === "trips") map.dispatchEvent(new Event("handoff:reload"));
+});
