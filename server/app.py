@@ -25,6 +25,7 @@ from server.errors import install_error_handlers
 from server.items.endpoints import router as items_router
 from server.models import utc_now
 from server.people.endpoints import router as people_router
+from server.plans.endpoints import router as plans_router
 from server.sites.endpoints import router as sites_router
 from server.specimens.endpoints import router as specimens_router
 from web.pages import STATIC_DIR
@@ -157,6 +158,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         custody_router,
         cssd_router,
         specimens_router,
+        plans_router,
     ):
         api.include_router(router)
     app.include_router(api)

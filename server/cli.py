@@ -208,6 +208,28 @@ def demo(
     console.print(summary)
 
 
+@app.command("plan")
+def plan_day(
+    date_: Annotated[str, typer.Option("--date", help="Day to plan, YYYY-MM-DD")],
+    time_limit: Annotated[float, typer.Option(min=0.1, max=300, help="Seconds of search")] = 10.0,
+    seed: Annotated[int, typer.Option(min=0, help="Search seed")] = 0,
+    html: Annotated[str | None, typer.Option(help="Also write the printable sheets here")] = None,
+) -> None:
+    """Plan the couriers' runs for a day, create the trips and print the route sheets."""
+    from server.plans.cli import plan_command
+
+    try:
+        day = date.fromisoformat(date_)
+    except ValueError:
+        raise _fail(f"--date must be YYYY-MM-DD, not {date_!r}") from None
+    settings = _settings()
+    try:
+        text = _guarded(lambda: plan_command(settings, day, time_limit, seed, html))
+    except HandoffError as error:
+        raise _fail(error.detail) from None
+    console.print(text, markup=False, highlight=False)
+
+
 def main() -> None:  # pragma: no cover - console entry
     sys.exit(app())
 

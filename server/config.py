@@ -53,6 +53,28 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_sql: bool = False
+    # Route planning (server/plans): travel times, the couriers' day and vehicles.
+    plan_travel: Annotated[
+        str, Field(pattern="^(straight|matrix|osrm)$", description="straight, matrix or osrm")
+    ] = "straight"
+    plan_road_factor: Annotated[float, Field(ge=1.0, le=5.0)] = 1.35
+    plan_speed_kmh: Annotated[float, Field(gt=0, le=200)] = 42.0
+    plan_matrix_file: Path | None = Field(
+        default=None, description="CSV of travel minutes between site codes (plan_travel=matrix)"
+    )
+    plan_osrm_url: str | None = Field(default=None, description="OSRM table service base URL")
+    plan_learn_days: Annotated[
+        int, Field(ge=0, le=365, description="Blend in travel times from this many days of scans")
+    ] = 0
+    plan_shift_start: str = Field(default="08:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    plan_shift_end: str = Field(default="18:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    plan_stop_minutes: Annotated[float, Field(ge=0, le=120)] = 5.0
+    plan_handling_minutes: Annotated[float, Field(ge=0, le=60)] = 1.0
+    plan_courier_cost_minutes: Annotated[float, Field(ge=0, le=24 * 60)] = 60.0
+    plan_specimen_max_ride_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 150
+    plan_capacity_boxes: Annotated[int, Field(ge=0, le=1000)] = 20
+    plan_capacity_cold_boxes: Annotated[int, Field(ge=0, le=1000)] = 6
+    plan_capacity_crates: Annotated[int, Field(ge=0, le=1000)] = 8
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -18,6 +18,7 @@ from server.models.device import Device
 from server.models.event import CustodyEvent, LedgerHead, RejectedSubmission
 from server.models.item import Item
 from server.models.person import Person
+from server.models.plan import PlanStatus, RoutePlan
 from server.models.site import Site
 from server.models.specimen import (
     Alert,
@@ -52,7 +53,9 @@ __all__ = [
     "Notification",
     "Pack",
     "Person",
+    "PlanStatus",
     "Recall",
+    "RoutePlan",
     "RecordModel",
     "RejectedSubmission",
     "SetAsset",
