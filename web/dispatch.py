@@ -18,7 +18,7 @@ from server.specimens.endpoints import TripRead, _trip_read
 from server.specimens.service import trip_by_ref
 from web.config import get_web_settings
 from web.i18n import event_label
-from web.lab import latest_trip_day
+from web.lab import last_alert_id, latest_trip_day
 from web.render import chosen_day, language, page_router, render
 from web.session import web_person
 
@@ -120,6 +120,7 @@ def _context(request: Request, session: SessionDep, day: date) -> dict[str, Any]
         "site_name": lambda code: (
             (sites[code].name_zh if lang == "zh" else sites[code].name_en) if code in sites else ""
         ),
+        "alerts_after": last_alert_id(session),
         "tiles": web.map_tile_url,
         "attribution": web.map_attribution,
     }

@@ -1,0 +1,125 @@
+"""The pages' rules without a browser: sessions, CSRF, roles, bad input (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from tests.support.helpers import PASSWORD, World
+
+
+def _csrf(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, html[:500]
+    return found.group(1)
+
+
+def _login(client: TestClient, username: str, next_path: str = "/home") -> str:
+    page = client.get("/login")
+    assert page.status_code == 200
+    response = client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": PASSWORD,
+            "csrf": _csrf(page.text),
+            "next": next_path,
+        },
+        follow_redirects=False,
+    )
+    assert response.status_code == 303, response.text
+    return str(response.headers["location"])
+
+
+def test_a_browser_session_is_a_revocable_login_token(client: TestClient, world: World) -> None:
+    assert client.get("/lab", follow_redirects=False).headers["location"] == "/login?next=/lab"
+    assert _login(client, "lab_receiver", "/lab") == "/lab"
+    cookie = client.cookies.get("handoff_session")
+    assert cookie and cookie.startswith("hp_")
+    board = client.get("/lab")
+    assert board.status_code == 200 and "检验接收看板" in board.text
+    # the same token works as a bearer token: one auth service for both
+    api = client.get("/api/v1/items", headers={"Authorization": f"Bearer {cookie}"})
+    assert api.status_code == 200
+    logout = client.post("/logout", data={"csrf": _csrf(board.text)}, follow_redirects=False)
+    assert logout.status_code == 303
+    revoked = client.get("/api/v1/items", headers={"Authorization": f"Bearer {cookie}"})
+    assert revoked.status_code == 401
+
+
+def test_login_refuses_wrong_passwords_forged_forms_and_other_hosts(
+    client: TestClient, world: World
+) -> None:
+    page = client.get("/login")
+    csrf = _csrf(page.text)
+    wrong = client.post("/login", data={"username": "admin", "password": "nope", "csrf": csrf})
+    assert wrong.status_code == 401 and "用户名或密码错误" in wrong.text
+    forged = client.post("/login", data={"username": "admin", "password": PASSWORD, "csrf": "x"})
+    assert forged.status_code == 403 and "CSRF" in forged.text
+    assert _login(client, "admin", "//evil.example/") == "/home"
+
+
+def test_roles_decide_the_pages_and_actions(client: TestClient, world: World) -> None:
+    _login(client, "courier")
+    page = client.get("/timeline")
+    assert page.status_code == 200
+    assert 'href="/cssd"' not in page.text and 'href="/admin"' not in page.text
+    denied = client.get("/admin")
+    assert denied.status_code == 403 and "配送员无权打开此页面" in denied.text
+    release = client.post(
+        "/cssd/loads/ST1-20260101-01/release", headers={"X-CSRF-Token": _csrf(page.text)}
+    )
+    assert release.status_code == 403
+
+
+def test_bad_input_gets_a_readable_page_never_a_500(client: TestClient, world: World) -> None:
+    _login(client, "admin")
+    board = client.get("/admin")
+    csrf = {"X-CSRF-Token": _csrf(board.text), "HX-Request": "true"}
+    cases = [
+        client.get("/lab?day=yesterday"),
+        client.get("/cssd/recalls/RC-NOPE"),
+        client.get("/dispatch/sheets?trip=TPNOPE"),
+        client.post(
+            "/lab/discrepancies/not-a-uuid", data={"state": "resolved", "note": "x"}, headers=csrf
+        ),
+        client.post(
+            "/admin/sites",
+            data={
+                "code": "T 9",
+                "kind": "moon",
+                "name_zh": "x",
+                "name_en": "x",
+                "latitude": "north",
+                "longitude": "1",
+            },
+            headers=csrf,
+        ),
+        client.post(
+            "/admin/people",
+            data={"name": "x", "role": "courier", "username": "u1", "password": "short"},
+            headers=csrf,
+        ),
+        client.post("/admin/devices", data={"name": "x", "site": "NOWHERE"}, headers=csrf),
+        client.post("/cssd/loads/NOPE/release", headers=csrf),
+        client.post("/cssd/compromise", data={"pack": "PK123", "reason": "dropped"}, headers=csrf),
+    ]
+    for response in cases:
+        assert 400 <= response.status_code < 500, (response.request.url, response.text[:300])
+        assert response.headers["content-type"].startswith("text/html")
+        assert "msg bad" in response.text
+    # an HTMX request gets its error into the page's message area
+    assert cases[-1].headers["HX-Retarget"] == "#flash"
+
+
+def test_timeline_tells_a_misread_from_an_unknown_item(client: TestClient, world: World) -> None:
+    _login(client, "clinic_staff")
+    wrong_check = "1" if world.box.endswith("0") else "0"
+    misread = client.get("/timeline/scan", params={"code": world.box[:-1] + wrong_check})
+    known = client.get("/timeline/scan", params={"code": world.box})
+    client.cookies.set("handoff_lang", "en")
+    english = client.get("/timeline/scan", params={"code": world.box})
+    assert 'data-tone="bad"' in misread.text and "校验位错误" in misread.text
+    assert f'data-barcode="{world.box}"' in known.text and "哈希链完整" in known.text
+    assert "hash chain intact" in english.text
