@@ -73,6 +73,8 @@ class CapturePrinter:
         return self.jobs.get(timeout=timeout)
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the accept() in the thread
         self.sock.close()
 
 
