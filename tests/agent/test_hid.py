@@ -21,7 +21,7 @@ def _events(text: str, gap_ms: float, start: float = 1000.0) -> list[object]:
     t = start
 
     def key(code: int, value: int) -> None:
-        out.append(evdev.InputEvent(int(t), int(round((t % 1) * 1e6)), ecodes.EV_KEY, code, value))
+        out.append(evdev.InputEvent(int(t), round((t % 1) * 1e6), ecodes.EV_KEY, code, value))
 
     for char in text + "\n":
         name = {"\n": "KEY_ENTER", "-": "KEY_MINUS", ":": "KEY_SEMICOLON"}.get(char)

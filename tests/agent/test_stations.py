@@ -189,7 +189,8 @@ def test_a_bad_configured_step_is_reported() -> None:
 def test_no_mode_crashes_on_any_kind_of_code(mode: str) -> None:
     scan = Run(_station(mode))
     codes = [BADGE, BOX, TRAY, PACK, MACHINE, OTHER, "S-1234", "COUNT:3", "CMD:CANCEL",
-             "STEP:PACK", "STEP:DISPATCH", "CMD:FOO", "", "\x00", "x" * 300, BADGE, OTHER]  # fmt: skip
+             "STEP:PACK", "STEP:DISPATCH", "CMD:FOO", "", "\x00", "x" * 300]  # fmt: skip
+    codes += [BADGE, OTHER]
     for code in codes * 2:
         reaction = scan(code)
         assert reaction.message
