@@ -10,14 +10,15 @@ from sqlalchemy.orm import Session
 
 from server.cssd import rules
 from server.custody.flags import Flag
+from server.custody.ledger import LedgerItem
 from server.enums import ItemKind
-from server.models import Item, Pack
+from server.models import Pack
 
 GUARDED = {"dispatch": rules.dispatch_flags, "use": rules.use_flags}
 
 
 def pack_scan_flags(
-    session: Session, scans: Sequence[tuple[Item, str]], today: date
+    session: Session, scans: Sequence[tuple[LedgerItem, str]], today: date
 ) -> dict[int, list[Flag]]:
     """Flags for dispatch and use scans of packs, by position in ``scans``."""
     wanted = {item.id for item, event_type in scans
@@ -42,7 +43,7 @@ def pack_scan_flags(
     return flags
 
 
-def record_use(session: Session, item: Item, patient_ref: str | None) -> None:
+def record_use(session: Session, item: LedgerItem, patient_ref: str | None) -> None:
     """A use scanned at a clinic puts the patient on the pack (and on any recall's list)."""
     pack = session.get(Pack, item.id)
     if pack is not None and patient_ref and pack.patient_ref is None:

@@ -8,11 +8,11 @@ anywhere else (a lint test enforces that).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
 from sqlalchemy import func, insert, select, text, update
@@ -23,9 +23,71 @@ from server.custody.flags import Flag
 from server.custody.lifecycle import apply
 from server.custody.projection import EventFacts, Projection, advance, rebuild, state_before
 from server.db import one_of
+from server.enums import ItemKind
 from server.models import CustodyEvent, Item, LedgerHead
 
 HEAD_ID = 1
+
+
+class LedgerItem(Protocol):
+    """What the ledger and the scan rules read of an item: an ``Item`` or an ``ItemRow``."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def barcode(self) -> str: ...
+    @property
+    def kind(self) -> ItemKind: ...
+    @property
+    def home_site_id(self) -> uuid.UUID | None: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def last_seq(self) -> int: ...
+    @property
+    def last_position(self) -> int | None: ...
+    @property
+    def last_event_at(self) -> datetime | None: ...
+    @property
+    def current_site_id(self) -> uuid.UUID | None: ...
+    @property
+    def holder_id(self) -> uuid.UUID | None: ...
+    @property
+    def open_flags(self) -> int: ...
+
+
+@dataclass(slots=True)
+class ItemRow:
+    """An item as batch ingest reads it: plain columns, no ORM object (hundreds per batch)."""
+
+    id: uuid.UUID
+    barcode: str
+    kind: ItemKind
+    home_site_id: uuid.UUID | None
+    active: bool
+    state: str
+    last_seq: int
+    last_position: int | None
+    last_event_at: datetime | None
+    current_site_id: uuid.UUID | None
+    holder_id: uuid.UUID | None
+    open_flags: int
+
+
+_ITEM_ROW = select(*(Item.__table__.c[name] for name in ItemRow.__slots__))
+
+
+def load_items(session: Session, barcodes: Collection[str]) -> dict[str, ItemRow]:
+    """The items with these barcodes, by barcode."""
+    found: dict[str, ItemRow] = {}
+    ordered = list(barcodes)
+    for start in range(0, len(ordered), 1000):
+        chunk = ordered[start : start + 1000]
+        for row in session.execute(_ITEM_ROW.where(one_of(session, Item.barcode, chunk))):
+            found[row.barcode] = ItemRow(*row)
+    return found
 
 
 @dataclass(slots=True)
@@ -33,7 +95,7 @@ class Draft:
     """An event about to be appended (already validated and resolved)."""
 
     event_id: uuid.UUID
-    item: Item
+    item: LedgerItem
     type: str
     occurred_at: datetime
     actor_id: uuid.UUID | None = None
@@ -69,19 +131,23 @@ def head_position(session: Session) -> int:
     return session.execute(select(LedgerHead.position).where(LedgerHead.id == HEAD_ID)).scalar_one()
 
 
-def refresh_changed(session: Session, items: Sequence[Item], since: int) -> None:
-    """Re-read the items whose projection moved past position ``since``.
+def refresh_changed(session: Session, items: Collection[ItemRow], since: int) -> None:
+    """Re-read the items whose projection moved past position ``since``, in place.
 
     A batch reads its items before it takes the append lock and calls this once it holds
-    the lock: only items another batch appended to in between are loaded again.
+    the lock: only items another batch appended to in between are read again.
     """
-    ids = [item.id for item in items]
+    by_id = {item.id: item for item in items}
+    ids = list(by_id)
     for start in range(0, len(ids), 1000):
-        session.execute(
-            select(Item)
-            .where(one_of(session, Item.id, ids[start : start + 1000]), Item.last_position > since)
-            .execution_options(populate_existing=True)
-        ).all()
+        for row in session.execute(
+            _ITEM_ROW.where(
+                one_of(session, Item.id, ids[start : start + 1000]), Item.last_position > since
+            )
+        ):
+            item = by_id[row.id]
+            for name in ItemRow.__slots__:
+                setattr(item, name, getattr(row, name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +182,7 @@ def existing_events(
     return found
 
 
-def _projection_of(item: Item) -> Projection:
+def _projection_of(item: LedgerItem) -> Projection:
     return Projection(
         state=item.state if item.last_seq else None,
         last_seq=item.last_seq,
@@ -138,7 +204,7 @@ def append(
     the item's latest one — synced late by an offline device — is judged against the
     history before it, and the item's projection is rebuilt in causal order.
     """
-    projections: dict[uuid.UUID, tuple[Item, Projection]] = {}
+    projections: dict[uuid.UUID, tuple[LedgerItem, Projection]] = {}
     histories: dict[uuid.UUID, list[EventFacts]] = {}
     in_batch: dict[uuid.UUID, list[EventFacts]] = {}
     rows: list[dict[str, Any]] = []
@@ -210,9 +276,15 @@ def append(
     )
     head.position, head.hash = position, previous
     session.flush()
-    for item, _ in projections.values():
-        # The bulk UPDATE bypassed these objects; reload them if they are read again.
-        session.expire(item)
+    # The UPDATE bypassed the session: ORM copies of these items reload when read again,
+    # and the plain rows are brought up to date here.
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Item) and obj.id in projections:
+            session.expire(obj)
+    for item, projection in projections.values():
+        if isinstance(item, ItemRow):
+            for name in _PROJECTION_COLUMNS:
+                setattr(item, name, getattr(projection, name))
     return appended
 
 

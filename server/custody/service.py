@@ -41,7 +41,7 @@ from server.custody.schemas import (
 from server.db import one_of
 from server.errors import PayloadTooLarge
 from server.lookup import ITEM_KINDS
-from server.models import Item, Person, RejectedSubmission, Site
+from server.models import Person, RejectedSubmission, Site
 from server.specimens import service as specimens
 
 
@@ -200,20 +200,12 @@ def _resolve_codes(
 
 def _load_references(
     session: Session, resolved: Sequence[_Resolved]
-) -> tuple[dict[str, Item], dict[str, Person], dict[str, Site]]:
+) -> tuple[dict[str, ledger.ItemRow], dict[str, Person], dict[str, Site]]:
     barcodes = {entry.item_barcode for entry in resolved}
     badges = {b for entry in resolved for b in (entry.actor_badge, entry.counterparty_badge) if b}
     site_refs = {entry.site_ref for entry in resolved if entry.site_ref}
-    items = (
-        {
-            item.barcode: item
-            for item in session.execute(
-                select(Item).where(one_of(session, Item.barcode, barcodes))
-            ).scalars()
-        }
-        if barcodes
-        else {}
-    )
+    items = ledger.load_items(session, barcodes) if barcodes else {}
+
     people = (
         {
             person.badge: person
@@ -237,7 +229,7 @@ def _load_references(
 def _draft(
     entry: _Resolved,
     principal: Principal,
-    items: dict[str, Item],
+    items: dict[str, ledger.ItemRow],
     people: dict[str, Person],
     sites: dict[str, Site],
     settings: Settings,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from labels.identity import Kind, new_id
 from server.custody.flags import Flag
-from server.custody.ledger import Appended, Draft
+from server.custody.ledger import Appended, Draft, LedgerItem
 from server.custody.lifecycle import ACTOR_TAKES, COUNTERPARTY_TAKES
 from server.custody.messages import render_all
 from server.enums import ItemKind, Role
@@ -66,7 +66,7 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def _boxes(session: Session, items: Sequence[Item]) -> dict[uuid.UUID, Box]:
+def _boxes(session: Session, items: Sequence[LedgerItem]) -> dict[uuid.UUID, Box]:
     """The boxes of ``items`` in one query, with a new record for a box never prepared."""
     ids = list({item.id for item in items})
     found = {
@@ -334,7 +334,11 @@ def _missing_before(
 
 
 def _discrepancy(
-    session: Session, trip: Trip, item: Item, kind: DiscrepancyKind, site_id: uuid.UUID | None
+    session: Session,
+    trip: Trip,
+    item: LedgerItem,
+    kind: DiscrepancyKind,
+    site_id: uuid.UUID | None,
 ) -> None:
     exists = session.execute(
         select(Discrepancy.id).where(
@@ -359,7 +363,7 @@ def raise_alert(
     session: Session,
     key: str,
     kind: AlertKind,
-    item: Item | None,
+    item: LedgerItem | None,
     site_id: uuid.UUID | None,
     flags: Sequence[Flag],
 ) -> None:
