@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := libzbar0 fonts-wqy-microhei libusb-1.0-0
 DEMO_DB := var/demo.db
 
-.PHONY: run test lint bench-ingest bench-decode bench-cssd bench-routing system-packages venv clean
+.PHONY: run test lint bench-ingest bench-decode bench-cssd bench-routing bench-agent system-packages venv clean
 
 run: venv ## Start the server with a fresh demo county on SQLite at http://127.0.0.1:8000
 	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
@@ -33,6 +33,9 @@ bench-decode: venv ## Camera decoding over ../shared/bench/decode (zxing-cpp as 
 bench-cssd: venv ## A year of a busy CSSD on PostgreSQL: board, recall report, pack history
 	$(BIN)/python -m bench.cssd
 
+bench-agent: venv ## Scanner agent: scan-to-commit latency, drain of 100,000 queued events (PostgreSQL)
+	$(BIN)/python -m bench.agent $(ARGS)
+
 bench-routing: venv ## Route planning vs PyVRP and VROOM on ../shared/bench/routing (ARGS="--full" for all)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench.routing $(ARGS)
@@ -44,7 +47,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || { \
 	  echo "could not create a virtualenv; on Debian/Ubuntu run: sudo apt-get install -y python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,hid]'
 	@touch $@
 
 system-packages:

@@ -226,7 +226,7 @@ class AgentConfig(BaseSettings):
     device_token_file: Path | None = None
     outbox: Path = Path("/var/lib/handoff-agent/outbox.db")
     language: Language = Language.ZH
-    batch_size: Annotated[int, Field(ge=1, le=1000)] = 500
+    batch_size: Annotated[int, Field(ge=1, le=1000)] = 1000
     backoff_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
     backoff_max_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     request_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
