@@ -70,6 +70,12 @@ def test_several_mistakes_come_in_one_message(tmp_path: Path) -> None:
     assert "site:" in text and "server_url:" in text and "batch_size:" in text
 
 
+def test_the_documented_example_loads() -> None:
+    config = load_config(ROOT / "docs" / "agent" / "agent.example.toml")
+    assert config.station.mode == StationMode.CLINIC_DISPATCH
+    assert config.printer is not None and config.printer.refusal == "beep"
+
+
 def test_not_toml_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "bad.toml").write_text("site = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
