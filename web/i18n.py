@@ -209,6 +209,13 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "dispatch.signature": ("签字", "Signature"),
     "dispatch.plan": ("规划路线", "Plan routes"),
     "dispatch.planning": ("正在规划…", "Planning…"),
+    "dispatch.plan_seconds": ("求解时间（秒）", "Search time (s)"),
+    "dispatch.plan_done": (
+        "已规划 {routes} 条路线，共行驶约 {minutes} 分钟；行程与清单已生成",
+        "Planned {routes} route(s), about {minutes} min of driving; trips and manifests made",
+    ),
+    "dispatch.plan_failed": ("规划失败：{error}", "Planning failed: {error}"),
+    "dispatch.unserved": ("{n} 项未能安排：", "{n} item(s) could not be planned:"),
     # admin
     "admin.title": ("系统管理", "Administration"),
     "admin.sites": ("站点", "Sites"),

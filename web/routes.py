@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from web import admin, cssd, dispatch, lab, login, timeline
+from web import admin, cssd, dispatch, lab, login, planning, timeline
 from web.i18n import role_label, t
 from web.render import error_page, language
 from web.session import CsrfFailed, LoginRequired, PageDenied, login_url
@@ -13,7 +13,7 @@ from web.session import CsrfFailed, LoginRequired, PageDenied, login_url
 
 def install(app: FastAPI) -> None:
     """Add the boards' routers and the handlers that answer their refusals in HTML."""
-    for module in (login, timeline, cssd, lab, admin, dispatch):
+    for module in (login, timeline, cssd, lab, admin, dispatch, planning):
         app.include_router(module.router)
 
     @app.exception_handler(LoginRequired)
