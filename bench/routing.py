@@ -745,11 +745,19 @@ def _county(runs: Sequence[CountyRun]) -> list[str]:
     return lines
 
 
+NOTES_START = "<!-- routing:notes:start -->"
+NOTES_END = "<!-- routing:notes:end -->"
+
+
 def write_docs(text: str, path: Path = DOCS) -> None:
-    block = f"{START_MARK}\n{text}\n{END_MARK}"
     # Read right before writing: other benchmarks own other sections of the same file.
     current = path.read_text(encoding="utf-8") if path.exists() else DOCS_HEADER
     start, end = current.find(START_MARK), current.find(END_MARK)
+    # Notes written by hand inside the section are kept when the figures are rewritten.
+    notes_start, notes_end = current.find(NOTES_START), current.find(NOTES_END)
+    if start != -1 and start < notes_start < notes_end < end:
+        text += "\n" + current[notes_start : notes_end + len(NOTES_END)]
+    block = f"{START_MARK}\n{text}\n{END_MARK}"
     if start != -1 and end > start:
         current = current[:start] + block + current[end + len(END_MARK) :]
     else:

@@ -227,7 +227,7 @@ def plan_day(
         text = _guarded(lambda: plan_command(settings, day, time_limit, seed, html))
     except HandoffError as error:
         raise _fail(error.detail) from None
-    console.print(text, markup=False, highlight=False)
+    typer.echo(text)
 
 
 def main() -> None:  # pragma: no cover - console entry

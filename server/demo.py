@@ -653,6 +653,48 @@ def load_demo(
                 ),
             )
 
+    # Work left open for the next run, for `handoff plan` / POST /api/v1/plans: late in the
+    # day a third of the clinics seal a box with a long time limit and put a used set out.
+    # Its own random stream, so the day above stays as it was.
+    later = random.Random(seed * 7919 + 1)
+
+    def open_scan(site: Site, when: datetime, kind: str, item: Item, **details: Any) -> None:
+        event = EventIn(
+            event_id=uuid.UUID(int=later.getrandbits(128)),
+            type=kind,
+            item=item.barcode,
+            actor=clinic_staff[site.code].badge,
+            occurred_at=when,
+            details=details,
+        )
+        demo_day.at(when, partial(queue, site.code, event))
+
+    for index, (site, _) in enumerate(ordered[::3]):
+        box = register_item(
+            session,
+            None,
+            ItemCreate(
+                kind=ItemKind.specimen_box,
+                description=f"标本转运箱 {site.code}-4",
+                home_site=site.code,
+            ),
+            setup_time,
+        )
+        sealed = minute(16, 0) + timedelta(minutes=later.randint(0, 40))
+        specimen_type = "frozen_plasma" if index % 3 == 0 else "micro_swab"
+        open_scan(
+            site,
+            sealed - timedelta(minutes=5),
+            "prepare",
+            box,
+            specimen_type=specimen_type,
+            count=later.randint(2, 12),
+            collected_at=(sealed - timedelta(minutes=30)).isoformat(),
+            destination="LAB",
+        )
+        open_scan(site, sealed, "seal", box, seal=f"S{later.randint(100000, 999999)}")
+        open_scan(site, sealed + timedelta(minutes=10), "return_used", sets[site.code][3])
+
     demo_day.at(minute(7, 0), partial(bowie_dick, minute(7, 0)))
     demo_day.at(minute(20, 45), partial(failed_bi, minute(20, 45)))
 

@@ -295,3 +295,68 @@ def test_the_cli_prints_the_route_sheet(
         input="",
     )
     assert bad.returncode == 1 and "in the past" in bad.stderr
+
+
+def test_sterile_packs_go_from_the_cssd_to_their_clinic(
+    client: TestClient, world: World, clock: Clock
+) -> None:
+    from tests.server.test_cssd import Cssd
+
+    # The CSSD helper scans on the real clock, so this test does too (and plans tomorrow).
+    cssd = Cssd(client, world)
+    cssd.setup()
+    cssd.bowie_dick()
+    pack = cssd.pack()  # packed for the set's home clinic, T01
+    cssd.released(pack)
+    plan = make_plan(client, login(client, "dispatcher"), day=clock.day.isoformat())
+    (route,) = plan["routes"]
+    (pickup,) = [s for s in route["stops"] if pack in s["pickups"]]
+    (drop,) = [s for s in route["stops"] if pack in s["drops"]]
+    assert (pickup["site"], drop["site"]) == ("CSSD", "T01")
+    assert route["stops"].index(pickup) < route["stops"].index(drop)
+
+
+def test_travel_times_can_be_learnt_from_custody_scans(
+    planner: TestClient,
+    world: World,
+    clock: Clock,
+    settings: Settings,
+    session_factory: Any,
+) -> None:
+    from server.db import session_scope
+    from server.plans import service
+
+    open_work(planner, world, clock.now - timedelta(hours=2))
+    courier, staff, lab = (world.badges[k] for k in ("courier", "clinic_staff", "lab_receiver"))
+    picked = clock.now - timedelta(minutes=50)
+    post_scans(
+        planner,
+        world,
+        "T01",
+        scan("pickup", world.box, actor=courier, counterparty=staff, seal="S1", at=picked),
+    )
+    post_scans(
+        planner,
+        world,
+        "LAB",
+        scan(
+            "receive",
+            world.box,
+            actor=lab,
+            counterparty=courier,
+            seal="S1",
+            at=picked + timedelta(minutes=30),
+        ),
+    )
+    learning = settings.model_copy(update={"plan_learn_days": 7})
+    with session_scope(session_factory) as session:
+        for config, expected in ((settings, 0.0), (learning, (30 - 5) / (1 + 3))):
+            prepared = service.prepare(session, config, clock.day, clock.now)
+            problem = prepared.problem
+            assert problem.travel is not None
+            codes = [site.id for site in problem.sites]
+            minutes = problem.travel.matrix(problem.sites)
+            # All test sites share one place: the prior is 0; one 30-minute leg (less the
+            # 5-minute stop) moves it a quarter of the way.
+            assert minutes[codes.index("T01")][codes.index("LAB")] == pytest.approx(expected)
+            assert minutes[codes.index("LAB")][codes.index("T01")] == 0.0
