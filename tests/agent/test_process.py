@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
+from labels.identity import Kind, new_id
 from scanner_agent.outbox import Outbox
 from tests.agent.conftest import County, device_events
 from tests.agent.gate import Gate
@@ -216,22 +217,29 @@ def test_backlog_drains_when_the_server_comes_back(
     )
     offline = 1500
     codes = [county.boxes[i % len(county.boxes)] for i in range(offline + 500)]
+    # A well-formed box ID the server has never registered: only the server can refuse it.
+    stranger = new_id(Kind.SPECIMEN_BOX)
+    scanned = [*codes[:700], stranger, *codes[700:]]
     agent = AgentProcess(config).start()
     agent.wait_for(r"reading /dev/")
-    for code in codes[:offline]:
+    for code in scanned[: offline + 1]:
         assert _scan(agent, pty_scanner, code) == "✓"
     assert agent.seen(r"server unreachable")
     assert device_events(session_factory, county.device) == []
     gate.open()
-    for code in codes[offline:]:  # scanning goes on while the backlog drains
+    for code in scanned[offline + 1 :]:  # scanning goes on while the backlog drains
         assert _scan(agent, pty_scanner, code) == "✓"
     events = _wait_for_events(session_factory, county.device, len(codes), timeout=60)
     assert agent.stop() == 0
     assert agent.seen(r"server reachable again")
+    assert agent.seen(rf"{stranger} observed rejected: .*{stranger}")  # shown at the station
     gate.close()
+    # The batch holding the stranger was refused whole; the rest was sent again at once.
     assert [barcode for _, barcode in events] == codes
     outbox = Outbox(tmp_path / "outbox.db")
-    assert outbox.counts() == {"accepted": len(codes)}
+    assert outbox.counts() == {"accepted": len(codes), "rejected": 1}
+    (kept,) = [event for event in outbox.events() if event["status"] == "rejected"]
+    assert (kept["item"], kept["code"]) == (stranger, "unknown_barcode")
     outbox.close()
 
 
