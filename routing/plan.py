@@ -141,8 +141,12 @@ def plan(
     speed. ``settings`` is for benchmarking; the defaults are the measured best.
     """
     began = time.perf_counter()
-    if not time_limit > 0:
-        raise ValueError(f"time_limit must be > 0 seconds, got {time_limit}")
+    if not isinstance(problem, Problem):
+        raise TypeError(f"plan() needs a Problem, got {type(problem).__name__}")
+    if isinstance(time_limit, bool) or not time_limit > 0 or time_limit == float("inf"):
+        raise ValueError(f"time_limit must be a finite number of seconds > 0, got {time_limit}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
+        raise ValueError(f"seed must be an integer in [0, 2**31), got {seed!r}")
     problem.validate()
     try:
         minutes = travel_matrix(problem)

@@ -223,9 +223,21 @@ def test_the_same_seed_gives_the_same_plan() -> None:
     assert first.routes == second.routes
 
 
-def test_a_bad_time_limit_is_refused() -> None:
+@pytest.mark.parametrize("limit", [0, -1, float("nan"), float("inf"), True])
+def test_a_bad_time_limit_is_refused(limit: float) -> None:
     with pytest.raises(ValueError, match="time_limit"):
-        plan(matrix_problem(LINE, [courier()], []), 0)
+        plan(matrix_problem(LINE, [courier()], []), limit)
+
+
+@pytest.mark.parametrize("seed", [-1, 2**31, 1.5, "1"])
+def test_a_bad_seed_is_refused(seed: object) -> None:
+    with pytest.raises(ValueError, match="seed"):
+        plan(matrix_problem(LINE, [courier()], []), 0.1, seed)  # type: ignore[arg-type]
+
+
+def test_only_a_problem_is_planned() -> None:
+    with pytest.raises(TypeError, match="needs a Problem"):
+        plan({"sites": []}, 0.1)  # type: ignore[arg-type]
 
 
 def test_no_requests_no_routes() -> None:
