@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from server.cssd import reads, service
 from server.cssd.rules import CycleKind, CycleStatus, TestKind
-from server.cssd.schemas import CompromiseIn, TestIn, UnloadIn
+from server.cssd.schemas import CompromiseIn, EmergencyRelease, TestIn, UnloadIn
 from server.cssd.service import Clock
 from server.deps import NowDep, SessionDep, SettingsDep
 from server.enums import Role
@@ -135,6 +135,30 @@ def release(
 ) -> Response:
     """Release a load with the logged-in person as its reviewer (``release_load``)."""
     load = service.release_load(session, person, _sterilization_load(session, number), None, clock)
+    done = t(language(request), "cssd.released", load=load.number)
+    return _board(request, session, settings, clock, person, [("ok", done)])
+
+
+@router.post("/cssd/loads/{number}/emergency-release", response_class=HTMLResponse)
+def emergency_release(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    clock: ClockDep,
+    person: CssdStaff,
+    _: CsrfChecked,
+    number: str,
+    approver: Annotated[str, Form(max_length=64)],
+    reason: Annotated[str, Form(max_length=200)],
+    type5_indicator_passed: Annotated[bool, Form()] = False,
+) -> Response:
+    """An implant load before its BI: Type 5 indicator, an approver and a reason
+    (``release_load`` with ``EmergencyRelease``, which refuses without the indicator)."""
+    emergency = EmergencyRelease(
+        type5_indicator_passed=type5_indicator_passed, approver=approver.strip(), reason=reason
+    )
+    load = _sterilization_load(session, number)
+    service.release_load(session, person, load, emergency, clock)
     done = t(language(request), "cssd.released", load=load.number)
     return _board(request, session, settings, clock, person, [("ok", done)])
 

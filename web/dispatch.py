@@ -13,12 +13,13 @@ from sqlalchemy import func, select
 
 from server.deps import SessionDep
 from server.enums import ItemKind, Role
-from server.models import CustodyEvent, Item, Pack, Person, Site, Trip
+from server.models import CustodyEvent, Item, Pack, Person, Site, Trip, utc_now
 from server.specimens.endpoints import TripRead, _trip_read
 from server.specimens.service import trip_by_ref
 from web.config import get_web_settings
 from web.i18n import event_label
 from web.lab import last_alert_id, latest_trip_day
+from web.planning import latest_plan
 from web.render import chosen_day, language, page_router, render
 from web.session import web_person
 
@@ -121,6 +122,7 @@ def _context(request: Request, session: SessionDep, day: date) -> dict[str, Any]
             (sites[code].name_zh if lang == "zh" else sites[code].name_en) if code in sites else ""
         ),
         "alerts_after": last_alert_id(session),
+        "plan": latest_plan(session, day, utc_now()),
         "tiles": web.map_tile_url,
         "attribution": web.map_attribution,
     }

@@ -129,6 +129,12 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
         "Record a failed BI? Every pack since the last passed BI on this sterilizer "
         "will be recalled.",
     ),
+    "cssd.emergency": (
+        "紧急放行（植入物，生物监测前）",
+        "Emergency release (implants, before the BI)",
+    ),
+    "cssd.type5": ("第 5 类化学指示物合格", "Type 5 chemical indicator passed"),
+    "cssd.approver": ("批准人工牌", "Approver's badge"),
     "cssd.compromise": ("无菌包隔离（包装受损）", "Quarantine a pack (compromised)"),
     "cssd.compromise_pack": ("扫描无菌包条码", "Scan the pack"),
     "cssd.compromise_reason": ("原因", "Reason"),
@@ -252,6 +258,11 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "admin.last_seen": ("最近联系", "Last seen"),
     "admin.role_does": ("职责", "What they do"),
     "admin.people_n": ("人数", "People"),
+    "site.county_hospital": ("县医院", "county hospital"),
+    "site.laboratory": ("检验中心", "laboratory"),
+    "site.pathology": ("病理中心", "pathology centre"),
+    "site.cssd": ("消毒供应中心", "sterile supply (CSSD)"),
+    "site.township_clinic": ("乡镇卫生院", "township clinic"),
     "role.admin": (
         "用户、角色、终端；校验台账；导出记录",
         "users, roles, devices; verify the ledger; export records",

@@ -4,6 +4,7 @@ its routes (as the day's trips) on the map once it is done."""
 from __future__ import annotations
 
 import uuid
+from datetime import date, datetime
 from typing import Annotated, Any
 
 from fastapi import BackgroundTasks, Depends, Form, Request
@@ -12,7 +13,8 @@ from fastapi.responses import HTMLResponse, Response
 from server.deps import NowDep, SessionDep, SettingsDep
 from server.enums import Role
 from server.models import Person, PlanStatus
-from server.plans.endpoints import create_plan, get_plan
+from server.plans import service as plans
+from server.plans.endpoints import create_plan, get_plan, read_plan
 from server.plans.schemas import PlanIn, PlanRead
 from web.render import chosen_day, page_router, render
 from web.session import CsrfChecked, web_person
@@ -28,6 +30,12 @@ def _fragment(request: Request, plan: PlanRead, person: Person) -> Response:
     if plan.status != PlanStatus.solving:
         response.headers["HX-Trigger"] = "handoff:planned"  # redraw trips and map
     return response
+
+
+def latest_plan(session: SessionDep, day: date, now: datetime) -> PlanRead | None:
+    """The day's most recent plan (solving, done or failed), as the API reads it."""
+    rows = [row for row in plans.plans_of_day(session, day) if row.status != PlanStatus.superseded]
+    return read_plan(rows[-1], plans.progress(rows[-1], now)) if rows else None
 
 
 @router.post("/dispatch/plans", response_class=HTMLResponse)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from server.enums import Role
+from server.enums import Role, SiteKind
 from server.specimens.rules import DiscrepancyKind
 from web.i18n import MESSAGES, t
 
@@ -27,6 +27,7 @@ def test_every_message_used_has_both_languages() -> None:
     used = _keys()
     used |= {f"role.{role.value}" for role in Role} | {f"disc.{k.value}" for k in DiscrepancyKind}
     used |= {f"error.{status}" for status in (400, 401, 403, 404, 409, 413, 422)}
+    used |= {f"site.{kind.value}" for kind in SiteKind}
     assert len(used) > 100
     missing = sorted(key for key in used if key not in MESSAGES)
     assert missing == []

@@ -123,3 +123,37 @@ def test_timeline_tells_a_misread_from_an_unknown_item(client: TestClient, world
     assert 'data-tone="bad"' in misread.text and "校验位错误" in misread.text
     assert f'data-barcode="{world.box}"' in known.text and "哈希链完整" in known.text
     assert "hash chain intact" in english.text
+
+
+def test_an_implant_load_is_released_early_only_with_its_indicator(
+    client: TestClient, world: World
+) -> None:
+    from tests.server.test_cssd import Cssd
+
+    cssd = Cssd(client, world)
+    cssd.setup(implant=True)
+    cssd.bowie_dick()
+    number = cssd.load(cssd.pack())
+    cssd.call(
+        "POST",
+        f"/loads/{number}/unload",
+        {"cooling_minutes": 40, "chemical_indicator_passed": True},
+    )
+    _login(client, "cssd_staff")
+    board = client.get("/cssd")
+    assert f'hx-post="/cssd/loads/{number}/release"' not in board.text  # waits for its BI
+    assert f"/cssd/loads/{number}/emergency-release" in board.text
+    headers = {"X-CSRF-Token": _csrf(board.text), "HX-Request": "true"}
+    form = {"approver": world.badges["admin"], "reason": "急诊手术"}
+    refused = client.post(f"/cssd/loads/{number}/emergency-release", data=form, headers=headers)
+    assert refused.status_code == 409 and "msg bad" in refused.text
+    assert cssd.call("GET", f"/loads/{number}")["status"] == "unloaded"
+    done = client.post(
+        f"/cssd/loads/{number}/emergency-release",
+        data={**form, "type5_indicator_passed": "true"},
+        headers=headers,
+    )
+    assert done.status_code == 200 and "已放行" in done.text
+    load = cssd.call("GET", f"/loads/{number}")
+    assert load["status"] == "released"
+    assert load["emergency_release"]["approver"] == world.badges["admin"]

@@ -34,7 +34,7 @@ def test_run_a_plan_and_see_its_routes(web: Browsing, demo: Demo) -> None:
     assert done is not None
     routes = int(done.get_attribute("data-routes") or 0)
     plan = demo.call("dispatcher", "GET", f"/plans?day={tomorrow}")[0]
-    assert routes >= 1, (plan['unserved'], plan['stats'], plan['error'])
+    assert routes >= 1, (plan["unserved"], plan["stats"], plan["error"])
     # The plan's trips and manifests appear on the board and its routes on the map.
     web.page.wait_for_selector("#trip-table tr[data-trip]", timeout=10_000)
     table = web.page.locator("#trip-table").inner_text()
@@ -48,3 +48,5 @@ def test_run_a_plan_and_see_its_routes(web: Browsing, demo: Demo) -> None:
     manifest = demo.call("dispatcher", "GET", f"/trips/{trips[0]}")
     assert any(line["item"] in ready for stop in manifest["stops"] for line in stop["lines"])
     web.screenshot("dispatch-plan")
+    web.page.reload()  # the day's plan stays on the board
+    assert web.page.locator("#plan-progress").get_attribute("data-status") == "done"
