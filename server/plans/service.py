@@ -9,6 +9,7 @@ outside any session; :func:`store` writes the routes and creates the trips (thro
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ KIND_WORDS = {
     ItemKind.instrument_set: "used set",
     ItemKind.pack: "sterile pack",
 }
+logger = logging.getLogger("handoff.plans")
 # A solve that has not finished this long after its time limit died with its process.
 STALE_AFTER = timedelta(minutes=5)
 
@@ -235,7 +237,13 @@ def prepare(
     requests = _boxes(session, settings, prepared, by_id, laboratory, holders, start)
     requests += _sets(session, settings, prepared, by_id, cssd, holders)
     requests += _packs(session, settings, prepared, by_id, cssd, holders, day)
-    travel = travel_provider(session, settings, now)
+    # Travel times are fetched now, so a matrix file or routing service that fails is a
+    # 4xx for this request, and the background solve needs no network.
+    try:
+        minutes = travel_provider(session, settings, now).matrix(sites)
+        travel = routing.Matrix.of([site.id for site in sites], [list(row) for row in minutes])
+    except routing.TravelError as error:
+        raise BadRequest(f"travel times: {error}") from None
     prepared.problem = routing.Problem(sites, tuple(vehicles), tuple(requests), travel=travel)
     try:
         prepared.problem.validate()
@@ -673,9 +681,10 @@ def run(
     """Solve and store a started plan, each database step in its own unit of work."""
     try:
         result = solve(prepared, time_limit, seed)
-    except (routing.ProblemError, routing.TravelError) as error:
+    except Exception as error:  # a background job: record any failure on the plan
+        logger.exception("route plan %s failed", plan_id)
         with session_scope(sessions) as session:
-            fail(session, plan_id, str(error), clock())
+            fail(session, plan_id, f"{type(error).__name__}: {error}", clock())
         return
     with session_scope(sessions) as session:
         row = session.get(RoutePlan, plan_id)

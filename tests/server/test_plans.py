@@ -360,3 +360,35 @@ def test_travel_times_can_be_learnt_from_custody_scans(
             # 5-minute stop) moves it a quarter of the way.
             assert minutes[codes.index("T01")][codes.index("LAB")] == pytest.approx(expected)
             assert minutes[codes.index("LAB")][codes.index("T01")] == 0.0
+
+
+def test_a_travel_matrix_file_is_used_and_a_bad_one_refused(
+    settings: Settings, world: World, clock: Clock, tmp_path: Path
+) -> None:
+    codes = ["CH", "LAB", "CSSD", "T01", "T02"]
+    matrix = tmp_path / "minutes.csv"
+    rows = [",".join(["", *codes])] + [
+        ",".join([a, *("0" if a == b else "25" for b in codes)]) for a in codes
+    ]
+    matrix.write_text("\n".join(rows) + "\n")
+    for path, status in ((matrix, 202), (tmp_path / "missing.csv", 400)):
+        configured = settings.model_copy(update={"plan_travel": "matrix", "plan_matrix_file": path})
+        for client in app_client(configured, clock):
+            staff = world.badges["clinic_staff"]
+            if status == 202:
+                post_scans(client, world, "T01", scan("return_used", world.tray, actor=staff))
+            response = client.post(
+                "/api/v1/plans",
+                json={"day": clock.day.isoformat(), "time_limit": 0.5},
+                headers=login(client, "dispatcher"),
+            )
+            assert response.status_code == status, response.text
+            if status == 400:
+                assert "travel times" in response.json()["detail"]
+                continue
+            plan = client.get(
+                f"/api/v1/plans/{response.json()['id']}", headers=login(client, "dispatcher")
+            ).json()
+            (route,) = plan["routes"]
+            # CH → T01 → CSSD → CH at 25 min a leg, as the file says (and 0 in a straight line).
+            assert route["travel_minutes"] == 75
