@@ -6,17 +6,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from sqlalchemy import or_, select
 
 from server.auth.service import Principal, authenticate
+from server.custody.schemas import EventIn
+from server.custody.service import ingest
 from server.db import session_scope
-from server.deps import NowDep, SessionDep
+from server.deps import NowDep, SessionDep, SettingsDep
 from server.enums import Role
-from server.errors import NotAuthenticated
+from server.errors import BadRequest, NotAuthenticated
+from server.lookup import item_by_barcode
 from server.models import Alert, Box, Item, Person, Site, SpecimenType, Trip
 from server.specimens import service
 from server.specimens.endpoints import (
@@ -34,6 +37,8 @@ from web.session import SESSION_COOKIE, CsrfChecked, LoginRequired, web_person
 router = page_router()
 # The API's rule for discrepancies and alerts: dispatchers and laboratory receivers.
 Resolver = Annotated[Person, Depends(web_person(Role.lab_receiver, Role.dispatcher))]
+# Who may scan a box in at the laboratory (the lifecycle's rule for receive/accept/reject).
+LabStaff = Annotated[Person, Depends(web_person(Role.lab_receiver))]
 Day = Annotated[str | None, Query(max_length=10)]
 
 
@@ -163,6 +168,116 @@ def lab_board(
     """The board alone, for its refresh (every few seconds and on each new alert)."""
     context = _context(request, session, chosen_day(request, day), now)
     return render(request, "ui/_lab_board.html", {**context, "messages": []}, person=person)
+
+
+# --- receiving by scan ---------------------------------------------------------------
+
+
+def _record(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: datetime,
+    person: Person,
+    event: EventIn,
+) -> dict[str, Any]:
+    """One scan through the custody ingest, exactly as ``POST /api/v1/events`` stores it."""
+    lang = language(request)
+    response, _rejected = ingest(session, Principal(person=person), [event], settings, now)
+    result = response.results[0]
+    reason = result.reason_zh if lang == "zh" else result.reason
+    tone = {"accepted": "ok", "duplicate": "ok", "flagged": "warn"}.get(result.status, "bad")
+    answer: dict[str, Any] = {"tone": tone, "status": result.status, "reason": reason,
+                              "code": event.item, "event": event.type, "box": None}  # fmt: skip
+    if result.status != "rejected":
+        item = item_by_barcode(session, event.item)
+        box = session.get(Box, item.id)
+        answer["box"] = {
+            "barcode": item.barcode,
+            "state": item.state,
+            "state_label": state_label(lang, "specimen_box", item.state),
+            "deadline": box.deadline if box else None,
+            "late": bool(box and box.deadline and (box.received_at or now) > box.deadline),
+            "count": box.count if box else None,
+        }
+    return answer
+
+
+def _answer(request: Request, answer: dict[str, Any], person: Person) -> Response:
+    response = render(request, "ui/_receive_answer.html", answer, person=person)
+    response.headers["HX-Trigger"] = "handoff:received"  # the board counts again
+    return response
+
+
+def _number(text: str, name: str) -> float | None:
+    text = text.strip().replace(",", ".")
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise BadRequest(f"{name}: {text[:20]!r} is not a number") from None
+
+
+@router.post("/lab/receive", response_class=HTMLResponse)
+def receive(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    person: LabStaff,
+    _: CsrfChecked,
+    code: Annotated[str, Form(max_length=64)],
+    courier: Annotated[str, Form(max_length=64)] = "",
+    seal_intact: Annotated[bool, Form()] = False,
+    count: Annotated[str, Form(max_length=10)] = "",
+    temperature_c: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    """A box scanned at the laboratory: seal, count and temperature checked by the ingest."""
+    details: dict[str, Any] = {"seal_intact": seal_intact}
+    counted = _number(count, "count")
+    if counted is not None:
+        details["count"] = int(counted)
+    temperature = _number(temperature_c, "temperature_c")
+    if temperature is not None:
+        details["temperature_c"] = temperature
+    event = EventIn(
+        event_id=uuid.uuid4(),
+        type="receive",
+        item=code.strip(),
+        actor=person.badge,
+        counterparty=courier.strip() or None,
+        occurred_at=now,
+        details=details,
+    )
+    return _answer(request, _record(request, session, settings, now, person, event), person)
+
+
+@router.post("/lab/boxes/{barcode}/{outcome}", response_class=HTMLResponse)
+def accept_or_reject(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    now: NowDep,
+    person: LabStaff,
+    _: CsrfChecked,
+    barcode: str,
+    outcome: Literal["accept", "reject"],
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Accept a received box, or reject it saying why (an ``accept``/``reject`` scan)."""
+    if outcome == "reject" and not reason.strip():
+        raise BadRequest(t(language(request), "lab.reject_reason"))
+    details = {"reason": reason.strip()} if reason.strip() else {}
+    event = EventIn(
+        event_id=uuid.uuid4(),
+        type=outcome,
+        item=barcode,
+        actor=person.badge,
+        occurred_at=now,
+        details=details,
+    )
+    return _answer(request, _record(request, session, settings, now, person, event), person)
 
 
 @router.post("/lab/discrepancies/{discrepancy_id}", response_class=HTMLResponse)

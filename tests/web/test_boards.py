@@ -201,6 +201,34 @@ def test_resolve_a_discrepancy_on_the_lab_board(web: Browsing, demo: Demo) -> No
     assert done["resolution"] == "箱子次日补送"
 
 
+def test_receive_and_accept_a_box_by_keyboard(web: Browsing, demo: Demo) -> None:
+    box = demo.call("admin", "GET", "/items?kind=specimen_box&state=available&site=T06&limit=1")[0]
+    clinic, courier = demo.badge("clinic06"), demo.badge("courier4")
+    demo.scans(
+        "T06",
+        scan("prepare", box["barcode"], clinic, specimen_type="micro_swab", count=4),
+        scan("seal", box["barcode"], clinic, seal="S-LAB-6"),
+        scan("pickup", box["barcode"], courier, counterparty=clinic, seal_intact=True),
+    )
+    web.login("lab1")
+    web.goto("/lab")
+    assert web.page.evaluate("document.activeElement.id") == "scan"
+    web.page.keyboard.type(box["barcode"])
+    web.page.keyboard.press("Enter")
+    answer = web.page.locator(f"#received[data-barcode='{box['barcode']}']")
+    answer.wait_for()
+    assert answer.get_attribute("data-status") in {"accepted", "flagged"}, answer.inner_text()
+    assert "检验中心已接收" in answer.inner_text()
+    assert web.page.evaluate("document.activeElement.id") == "scan"  # ready for the next box
+    web.page.click("#accept")
+    web.page.wait_for_selector("#received:has-text('验收合格')")
+    assert demo.call("lab1", "GET", f"/items/{box['barcode']}")["state"] == "accepted"
+    web.page.keyboard.type(box["barcode"])  # the same box again: the lifecycle refuses, in red
+    web.page.keyboard.press("Enter")
+    web.page.wait_for_selector("#received[data-tone=warn], #received[data-tone=bad]")
+    web.screenshot("lab-receive")
+
+
 def test_new_alerts_arrive_without_reloading(web: Browsing, demo: Demo) -> None:
     web.login("lab1")
     web.goto(f"/lab?day={demo.day}")
