@@ -4,8 +4,9 @@ manifests and the couriers' progress as scans arrive, a map, printable route she
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -46,8 +47,11 @@ def _sites(session: SessionDep) -> dict[str, Site]:
     return {site.code: site for site in session.execute(select(Site)).scalars()}
 
 
-def trips_of(session: SessionDep, day: date) -> list[TripView]:
-    """Each trip of ``day`` as the API reads it, with progress and the courier's last scan."""
+def trips_of(session: SessionDep, day: date, zone: ZoneInfo) -> list[TripView]:
+    """Each trip of ``day`` as the API reads it, with progress and the courier's last scan
+    that day (found through the occurred_at index)."""
+    start = datetime.combine(day, time(0), zone)
+    end = start + timedelta(days=1)
     views = []
     trips = session.execute(select(Trip).where(Trip.day == day).order_by(Trip.barcode)).scalars()
     for trip in trips:
@@ -57,8 +61,12 @@ def trips_of(session: SessionDep, day: date) -> list[TripView]:
         last = session.execute(
             select(CustodyEvent, Site.code)
             .outerjoin(Site, Site.id == CustodyEvent.site_id)
-            .where(CustodyEvent.actor_id == trip.courier_id)
-            .order_by(CustodyEvent.position.desc())
+            .where(
+                CustodyEvent.actor_id == trip.courier_id,
+                CustodyEvent.occurred_at >= start,
+                CustodyEvent.occurred_at < end,
+            )
+            .order_by(CustodyEvent.occurred_at.desc())
             .limit(1)
         ).first()
         views.append(
@@ -109,7 +117,7 @@ def waiting_work(session: SessionDep) -> list[dict[str, Any]]:
 
 def _context(request: Request, session: SessionDep, day: date) -> dict[str, Any]:
     lang = language(request)
-    trips = trips_of(session, day)
+    trips = trips_of(session, day, request.app.state.settings.zone)
     web = get_web_settings()
     sites = _sites(session)
     return {
@@ -152,7 +160,7 @@ def map_data(
     """Sites and the day's routes (stops in order) for the map, drawn with or without tiles."""
     sites = _sites(session)
     routes = []
-    for view in trips_of(session, chosen_day(request, day)):
+    for view in trips_of(session, chosen_day(request, day), request.app.state.settings.zone):
         stops = [stop for stop in view.trip.stops if stop.site in sites]
         routes.append(
             {

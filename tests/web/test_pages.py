@@ -157,3 +157,12 @@ def test_an_implant_load_is_released_early_only_with_its_indicator(
     load = cssd.call("GET", f"/loads/{number}")
     assert load["status"] == "released"
     assert load["emergency_release"]["approver"] == world.badges["admin"]
+
+
+def test_an_expired_session_sends_htmx_to_the_login_page(client: TestClient, world: World) -> None:
+    client.cookies.set("handoff_session", "hp_not-a-real-token")
+    page = client.get("/lab/board", headers={"HX-Request": "true"}, follow_redirects=False)
+    assert page.status_code == 401
+    assert page.headers["HX-Redirect"].startswith("/login?next=")
+    plain = client.get("/dispatch", follow_redirects=False)
+    assert plain.status_code == 303 and plain.headers["location"] == "/login?next=/dispatch"
