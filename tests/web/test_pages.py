@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.helpers import PASSWORD, World
@@ -166,3 +167,21 @@ def test_an_expired_session_sends_htmx_to_the_login_page(client: TestClient, wor
     assert page.headers["HX-Redirect"].startswith("/login?next=")
     plain = client.get("/dispatch", follow_redirects=False)
     assert plain.status_code == 303 and plain.headers["location"] == "/login?next=/dispatch"
+
+
+def test_a_tile_server_is_used_only_when_configured(
+    client: TestClient, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web.config import get_web_settings
+
+    _login(client, "dispatcher")
+    assert 'data-tiles=""' in client.get("/dispatch").text
+    monkeypatch.setenv("HANDOFF_MAP_TILE_URL", "http://10.0.0.9/tiles/{z}/{x}/{y}.png")
+    get_web_settings.cache_clear()
+    try:
+        page = client.get("/dispatch").text
+    finally:
+        monkeypatch.delenv("HANDOFF_MAP_TILE_URL")
+        get_web_settings.cache_clear()
+    assert 'data-tiles="http://10.0.0.9/tiles/{z}/{x}/{y}.png"' in page
+    assert "未配置地图瓦片服务" not in page
