@@ -268,6 +268,8 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "admin.last_seen": ("最近联系", "Last seen"),
     "admin.role_does": ("职责", "What they do"),
     "admin.people_n": ("人数", "People"),
+    "test.biological_indicator": ("生物监测不合格", "failed biological indicator"),
+    "test.bowie_dick": ("B-D 试验不合格", "failed Bowie-Dick test"),
     "site.county_hospital": ("县医院", "county hospital"),
     "site.laboratory": ("检验中心", "laboratory"),
     "site.pathology": ("病理中心", "pathology centre"),
