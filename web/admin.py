@@ -14,8 +14,9 @@ from fastapi.responses import HTMLResponse, Response
 
 from server.deps import SessionDep
 from server.devices import service as devices
-from server.devices.schemas import DeviceCreate
+from server.devices.schemas import DeviceCreate, DeviceUpdate
 from server.enums import Role, SiteKind
+from server.errors import BadRequest
 from server.lookup import device_by_barcode, person_by_badge
 from server.models import Person
 from server.people import service as people
@@ -125,6 +126,42 @@ def change_role(
     changed = people.update_person(session, person, person_by_badge(session, badge), data)
     lang = language(request)
     done = t(lang, "admin.role_changed", name=changed.name, role=role_label(lang, changed.role))
+    return _board(request, session, person, [("ok", done)])
+
+
+@router.post("/admin/people/{badge}/active", response_class=HTMLResponse)
+def set_person_active(
+    request: Request,
+    session: SessionDep,
+    person: AdminPerson,
+    _: CsrfChecked,
+    badge: str,
+    active: Annotated[bool, Form()],
+) -> Response:
+    """Disable a login (its tokens stop working at once) or enable it again."""
+    target = person_by_badge(session, badge)
+    if target.id == person.id and not active:
+        raise BadRequest(t(language(request), "admin.not_yourself"))
+    people.update_person(session, person, target, PersonUpdate(active=active))
+    done = t(language(request), "admin.now_active" if active else "admin.now_inactive",
+             name=target.name)  # fmt: skip
+    return _board(request, session, person, [("ok", done)])
+
+
+@router.post("/admin/devices/{barcode}/active", response_class=HTMLResponse)
+def set_device_active(
+    request: Request,
+    session: SessionDep,
+    person: AdminPerson,
+    _: CsrfChecked,
+    barcode: str,
+    active: Annotated[bool, Form()],
+) -> Response:
+    """Revoke a device (its token is refused from now on) or bring it back."""
+    device = device_by_barcode(session, barcode)
+    devices.update_device(session, person, device, DeviceUpdate(active=active))
+    done = t(language(request), "admin.now_active" if active else "admin.now_inactive",
+             name=device.name)  # fmt: skip
     return _board(request, session, person, [("ok", done)])
 
 

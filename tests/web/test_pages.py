@@ -185,3 +185,35 @@ def test_a_tile_server_is_used_only_when_configured(
         get_web_settings.cache_clear()
     assert 'data-tiles="http://10.0.0.9/tiles/{z}/{x}/{y}.png"' in page
     assert "未配置地图瓦片服务" not in page
+
+
+def test_disabling_a_device_or_a_person_stops_their_tokens(
+    client: TestClient, world: World
+) -> None:
+    _login(client, "admin")
+    board = client.get("/admin")
+    headers = {"X-CSRF-Token": _csrf(board.text), "HX-Request": "true"}
+    device_auth = {"Authorization": f"Bearer {world.device_tokens['T01']}"}
+    assert client.get("/api/v1/items", headers=device_auth).status_code == 200
+    off = client.post(
+        f"/admin/devices/{world.devices['T01']}/active", data={"active": "false"}, headers=headers
+    )
+    assert off.status_code == 200 and "已停用" in off.text
+    assert client.get("/api/v1/items", headers=device_auth).status_code == 401
+    client.post(
+        f"/admin/devices/{world.devices['T01']}/active", data={"active": "true"}, headers=headers
+    )
+    assert client.get("/api/v1/items", headers=device_auth).status_code == 200
+
+    courier = client.post(
+        "/api/v1/auth/token", data={"username": "courier", "password": PASSWORD}
+    ).json()["access_token"]
+    client.post(
+        f"/admin/people/{world.badges['courier']}/active", data={"active": "false"}, headers=headers
+    )
+    answer = client.get("/api/v1/items", headers={"Authorization": f"Bearer {courier}"})
+    assert answer.status_code == 401
+    myself = client.post(
+        f"/admin/people/{world.badges['admin']}/active", data={"active": "false"}, headers=headers
+    )
+    assert myself.status_code == 400 and "不能停用自己的账号" in myself.text
