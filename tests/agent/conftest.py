@@ -73,19 +73,21 @@ def server_url(database_url: str, county: County) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _no_agent_left_behind() -> Iterator[None]:
+    """Kill agents a test left running, then close its ptys: in the other order a stray agent
+    would reopen a pty number the kernel hands to the next test (xdist runs two at once)."""
     yield
     while AgentProcess.RUNNING:
         agent = AgentProcess.RUNNING.pop()
         if agent.process is not None and agent.process.poll() is None:
             agent.process.kill()
             agent.process.wait(timeout=10)
+    while PtyScanner.OPEN:
+        PtyScanner.OPEN.pop().close()
 
 
 @pytest.fixture
-def pty_scanner() -> Iterator[PtyScanner]:
-    scanner = PtyScanner()
-    yield scanner
-    scanner.close()
+def pty_scanner() -> PtyScanner:
+    return PtyScanner()  # closed by _no_agent_left_behind, after the agents are gone
 
 
 @pytest.fixture

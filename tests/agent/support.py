@@ -27,10 +27,13 @@ class PtyScanner:
     restarted (the agent opens it by path, like /dev/ttyACM0).
     """
 
+    OPEN: ClassVar[list[PtyScanner]] = []
+
     def __init__(self) -> None:
         self.master, self._slave = os.openpty()
         tty.setraw(self._slave)
         self.path = os.ttyname(self._slave)
+        PtyScanner.OPEN.append(self)
 
     def send(self, data: bytes) -> None:
         os.write(self.master, data)
@@ -151,6 +154,16 @@ class AgentProcess:
             self.log.append(line)
             self.lines.put(line)
         self.lines.put("")  # EOF marker
+
+    def wait_seen(self, pattern: str, timeout: float = 30.0) -> None:
+        """Wait until some console line (in any order) matches ``pattern``."""
+        deadline = time.monotonic() + timeout
+        while not self.seen(pattern):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no line matching {pattern!r}; log tail: {self.log[-15:]}")
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"agent exited ({self.process.returncode}): {self.log[-15:]}")
+            time.sleep(0.02)
 
     def wait_for(self, pattern: str, timeout: float = 30.0) -> str:
         """The next console line matching ``pattern`` (a regex); fail after ``timeout``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import re
 import threading
 import time
 from collections import Counter
@@ -91,8 +92,10 @@ class _Person:
         try:
             while self.done < len(self.codes):
                 code = self.codes[self.done]
+                generation = self.crew.generation  # read before waiting: see _Crew.restart
                 self.crew.ready.wait()
-                generation = self.crew.generation
+                if self.crew.generation != generation:
+                    continue
                 self.scanner.send(code.encode() + b"\r")
                 deadline = time.monotonic() + 20
                 while self.crew.generation == generation:
@@ -124,8 +127,8 @@ class _Crew:
 
     def _start(self) -> AgentProcess:
         agent = AgentProcess(self.config).start()
-        for _ in self.people:
-            agent.wait_for(r"reading /dev/")
+        for person in self.people:  # (seen in the log: the lines stay queued for _route)
+            agent.wait_seen(rf"reading {re.escape(person.scanner.path)}$")
         threading.Thread(target=self._route, args=(agent,), daemon=True).start()
         self.ready.set()
         return agent
@@ -137,6 +140,8 @@ class _Crew:
                 self.owner[match.group(2)].answers.put((match.group(1), match.group(2)))
 
     def restart(self) -> None:
+        """Kill the agent and start it again. A person who sent a code to the dead agent
+        sees the generation change and scans again once the new agent is ready."""
         self.ready.clear()
         self.agent.kill()
         self.generation += 1
@@ -145,7 +150,21 @@ class _Crew:
     def progress(self) -> int:
         for person in self.people:
             if person.error is not None:
-                raise AssertionError(f"{person.error}; log:\n" + "\n".join(self.agent.log[-30:]))
+                odd = [line for line in self.agent.log if "✗" in line or "!" in line]
+                holders = []
+                for fd in Path("/proc").glob("[0-9]*/fd/*"):
+                    try:
+                        if os.readlink(fd) == person.scanner.path:
+                            cmd = (fd.parents[1] / "cmdline").read_bytes().replace(b"\0", b" ")
+                            holders.append(f"{fd}: {cmd[:150]!r}")
+                    except OSError:
+                        pass
+                odd += holders
+                raise AssertionError(
+                    f"{person.error} at {person.scanner.path}, generation {self.generation}; "
+                    f"refusals and problems: {odd[-10:]}; log tail:\n"
+                    + "\n".join(self.agent.log[-8:])
+                )
         return sum(person.done for person in self.people)
 
 
@@ -162,35 +181,31 @@ def test_scans_survive_five_sigkills_exactly_once(
 ) -> None:
     rng = random.Random(int(os.environ.get("HANDOFF_AGENT_TEST_SEED", "7")))
     scanners = [pty_scanner] + [PtyScanner() for _ in range(SCANNERS - 1)]
-    try:
-        inputs = [
-            {"kind": "serial", "name": f"s{n}", "port": s.path, "framing": "cr"}
-            for n, s in enumerate(scanners)
-        ]
-        config = _config(tmp_path, server_url, county, *inputs)
-        # Each scanner has its own boxes, so a console line names the scanner it answers.
-        codes = [
-            [county.boxes[n::SCANNERS][i % (len(county.boxes) // SCANNERS)]
-             for i in range(SCANS // SCANNERS)]
-            for n in range(SCANNERS)
-        ]  # fmt: skip
-        crew = _Crew(config, scanners, codes)
-        kills = sorted(rng.sample(range(SCANS // 20, SCANS - SCANS // 20), 5))
-        for person in crew.people:
-            person.thread.start()
-        while any(person.thread.is_alive() for person in crew.people):
-            if kills and crew.progress() >= kills[0]:
-                kills.pop(0)
-                time.sleep(rng.uniform(0, 0.004))  # a random moment, scans in flight
-                crew.restart()
-            time.sleep(0.001)
-        crew.progress()
-        assert kills == []
-        events = _wait_for_events(session_factory, county.device, SCANS, timeout=60)
-        assert crew.agent.stop() == 0
-    finally:
-        for scanner in scanners[1:]:
-            scanner.close()
+    inputs = [
+        {"kind": "serial", "name": f"s{n}", "port": s.path, "framing": "cr"}
+        for n, s in enumerate(scanners)
+    ]
+    config = _config(tmp_path, server_url, county, *inputs)
+    # Each scanner has its own boxes, so a console line names the scanner it answers.
+    codes = [
+        [county.boxes[n::SCANNERS][i % (len(county.boxes) // SCANNERS)]
+         for i in range(SCANS // SCANNERS)]
+        for n in range(SCANNERS)
+    ]  # fmt: skip
+    crew = _Crew(config, scanners, codes)
+    kills = sorted(rng.sample(range(SCANS // 20, SCANS - SCANS // 20), 5))
+    for person in crew.people:
+        person.thread.start()
+    while any(person.thread.is_alive() for person in crew.people):
+        if kills and crew.progress() >= kills[0]:
+            kills.pop(0)
+            time.sleep(rng.uniform(0, 0.004))  # a random moment, scans in flight
+            crew.restart()
+        time.sleep(0.001)
+    crew.progress()
+    assert kills == []
+    events = _wait_for_events(session_factory, county.device, SCANS, timeout=60)
+    assert crew.agent.stop() == 0
     ids = [event_id for event_id, _ in events]
     assert len(events) == SCANS, crew.agent.log[-20:]
     assert len(set(ids)) == SCANS
@@ -252,49 +267,46 @@ def test_noise_truncation_and_double_sends_are_refused_or_deduplicated(
     session_factory: sessionmaker[Session],
 ) -> None:
     framed = PtyScanner()  # a second scanner using STX … ETX
-    try:
-        config = _config(
-            tmp_path,
-            server_url,
-            county,
-            {"kind": "serial", "name": "cr", "port": pty_scanner.path, "framing": "cr"},
-            {"kind": "serial", "name": "stx", "port": framed.path, "framing": "stx_etx"},
-        )
-        agent = AgentProcess(config).start()
-        agent.wait_for(r"cr: reading /dev/")
-        agent.wait_for(r"stx: reading /dev/")
-        first, second, third = county.boxes[:3]
-        rng = random.Random(3)
-        assert _scan(agent, pty_scanner, first) == "✓"
-        pty_scanner.send(second.encode() + b"\r" + second.encode() + b"\r")  # a double send
-        assert _scan(agent, pty_scanner, third) == "✓"
-        misread = second[:5] + ("A" if second[5] != "A" else "B") + second[6:]
-        assert _scan(agent, pty_scanner, misread) == "✗"  # check character catches it
-        assert _scan(agent, pty_scanner, second[:7]) == "✗"  # truncated frame
-        noise = bytes(rng.randrange(256) for _ in range(3000)) + b"\r"
-        pty_scanner.send(noise)
-        framed.send(b"\x02" + first[:6].encode() + b"\x02" + third.encode() + b"\x03")
-        framed.send(first.encode() + b"\x03")  # ETX without its STX
-        agent.wait_for(r"without its start")  # (its line names the code: wait it out)
-        assert _scan(agent, pty_scanner, first) == "✓"  # still alive and reading
-        time.sleep(0.5)
-        events = _wait_for_events(session_factory, county.device, 5, timeout=30)
-        assert agent.process is not None and agent.process.poll() is None
-        assert agent.stop() == 0
-        assert "Traceback" not in "\n".join(agent.log)
-        assert [barcode for _, barcode in events] == [first, second, third, third, first]
-        outbox = Outbox(tmp_path / "outbox.db")
-        scans = outbox.scans()
-        outbox.close()
-        verdicts = Counter(scan["verdict"] for scan in scans)
-        assert verdicts["recorded"] == 5
-        assert verdicts["repeat"] == 1
-        refused = [scan for scan in scans if scan["verdict"] == "refused"]
-        # misread + truncated + every non-empty noise frame + STX cut-off + ETX without STX
-        noise_frames = [part for part in noise.split(b"\r") if part]
-        assert len(refused) == 2 + len(noise_frames) + 2
-        assert all(scan["message"] for scan in refused)
-        assert any("check character" in scan["message"] for scan in refused)
-        assert any("STX" in scan["message"] for scan in refused)
-    finally:
-        framed.close()
+    config = _config(
+        tmp_path,
+        server_url,
+        county,
+        {"kind": "serial", "name": "cr", "port": pty_scanner.path, "framing": "cr"},
+        {"kind": "serial", "name": "stx", "port": framed.path, "framing": "stx_etx"},
+    )
+    agent = AgentProcess(config).start()
+    agent.wait_seen(r"cr: reading /dev/")
+    agent.wait_seen(r"stx: reading /dev/")
+    first, second, third = county.boxes[:3]
+    rng = random.Random(3)
+    assert _scan(agent, pty_scanner, first) == "✓"
+    pty_scanner.send(second.encode() + b"\r" + second.encode() + b"\r")  # a double send
+    assert _scan(agent, pty_scanner, third) == "✓"
+    misread = second[:5] + ("A" if second[5] != "A" else "B") + second[6:]
+    assert _scan(agent, pty_scanner, misread) == "✗"  # check character catches it
+    assert _scan(agent, pty_scanner, second[:7]) == "✗"  # truncated frame
+    noise = bytes(rng.randrange(256) for _ in range(3000)) + b"\r"
+    pty_scanner.send(noise)
+    framed.send(b"\x02" + first[:6].encode() + b"\x02" + third.encode() + b"\x03")
+    framed.send(first.encode() + b"\x03")  # ETX without its STX
+    agent.wait_for(r"without its start")  # (its line names the code: wait it out)
+    assert _scan(agent, pty_scanner, first) == "✓"  # still alive and reading
+    time.sleep(0.5)
+    events = _wait_for_events(session_factory, county.device, 5, timeout=30)
+    assert agent.process is not None and agent.process.poll() is None
+    assert agent.stop() == 0
+    assert "Traceback" not in "\n".join(agent.log)
+    assert [barcode for _, barcode in events] == [first, second, third, third, first]
+    outbox = Outbox(tmp_path / "outbox.db")
+    scans = outbox.scans()
+    outbox.close()
+    verdicts = Counter(scan["verdict"] for scan in scans)
+    assert verdicts["recorded"] == 5
+    assert verdicts["repeat"] == 1
+    refused = [scan for scan in scans if scan["verdict"] == "refused"]
+    # misread + truncated + every non-empty noise frame + STX cut-off + ETX without STX
+    noise_frames = [part for part in noise.split(b"\r") if part]
+    assert len(refused) == 2 + len(noise_frames) + 2
+    assert all(scan["message"] for scan in refused)
+    assert any("check character" in scan["message"] for scan in refused)
+    assert any("STX" in scan["message"] for scan in refused)
