@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
@@ -109,6 +110,9 @@ def render(
         "nav": nav_for(person),
         "csrf": csrf if csrf is not None else current_csrf(request),
         "path": request.url.path,
+        "here": quote(
+            request.url.path + ("?" + request.url.query if request.url.query else ""), safe="/"
+        ),
         "timedelta": timedelta,
     }
     return templates.TemplateResponse(

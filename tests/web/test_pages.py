@@ -217,3 +217,14 @@ def test_disabling_a_device_or_a_person_stops_their_tokens(
         f"/admin/people/{world.badges['admin']}/active", data={"active": "false"}, headers=headers
     )
     assert myself.status_code == 400 and "不能停用自己的账号" in myself.text
+
+
+def test_the_language_switch_keeps_the_page_and_its_day(client: TestClient, world: World) -> None:
+    _login(client, "lab_receiver")
+    page = client.get("/lab?day=2026-01-05")
+    link = re.search(r'href="(/lang/en\?next=[^"]+)"', page.text)
+    assert link, page.text[:500]
+    switched = client.get(link.group(1).replace("&amp;", "&"), follow_redirects=False)
+    assert switched.headers["location"] == "/lab?day=2026-01-05"
+    english = client.get(switched.headers["location"])
+    assert "Laboratory receiving board · 2026-01-05" in english.text
