@@ -21,7 +21,7 @@ from web.config import get_web_settings
 from web.i18n import event_label
 from web.lab import last_alert_id, latest_trip_day
 from web.planning import latest_plan
-from web.render import chosen_day, language, page_router, render
+from web.render import chosen_day, language, local_day, page_router, render
 from web.session import web_person
 
 router = page_router()
@@ -122,6 +122,7 @@ def _context(request: Request, session: SessionDep, day: date) -> dict[str, Any]
     sites = _sites(session)
     return {
         "day": day,
+        "today": local_day(request),
         "trips": trips,
         "work": waiting_work(session),
         "latest_day": None if trips else latest_trip_day(session, day),

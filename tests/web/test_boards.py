@@ -254,6 +254,7 @@ def test_dispatcher_board_draws_the_routes_without_tiles(web: Browsing, demo: De
     assert web.page.locator("#map .site-label").count() == 23
     assert web.page.locator("#map img.leaflet-tile").count() == 0  # no tile server: no tiles
     assert web.page.locator("#trip-table tr[data-trip]").count() == 4
+    assert web.page.locator("#plan-button").count() == 0  # no planning of a day gone by
     web.screenshot("dispatch")
     first = web.page.locator("#trip-table tr[data-trip]").first.get_attribute("data-trip")
     sheet = web.context.new_page()
