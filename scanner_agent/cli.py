@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
@@ -42,7 +43,8 @@ def run(
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        agent = Agent(load_config(config))
+        loaded = load_config(config)
+        agent = Agent(loaded)
         code = agent.run(until_drained=until_drained)
         if stats is not None:
             stats.write_text(json.dumps(agent.stats()), encoding="utf-8")
@@ -50,6 +52,8 @@ def run(
         raise _fail(str(error)) from None
     except OSError as error:
         raise _fail(f"cannot start: {error}", 1) from None
+    except sqlite3.Error as error:
+        raise _fail(f"the outbox {loaded.outbox} cannot be used: {error}", 1) from None
     raise typer.Exit(code)
 
 
