@@ -185,7 +185,11 @@ def _alone_feasible(problem: Problem, request: Request) -> bool:
 @SETTINGS
 @given(small_problems(max_requests=1))
 def test_a_lone_request_is_served_exactly_when_it_can_be(problem: Problem) -> None:
-    (request,) = problem.requests
+    from dataclasses import replace
+
+    # Required: an optional one may rightly be left out when its penalty is below its cost.
+    request = replace(problem.requests[0], penalty=None)
+    problem = replace(problem, requests=(request,))
     result = plan(problem, 0.15, seed=2)
     assert check(problem, result) == []
     if _alone_feasible(problem, request):
