@@ -1,4 +1,4 @@
-"""The agent's configuration: one TOML file, with ``HANDOFF_AGENT_*`` environment overrides.
+"""The agent's configuration: one TOML file; ``HANDOFF_AGENT_*`` variables fill in what it omits.
 
 ```toml
 site = "T01"

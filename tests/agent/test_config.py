@@ -84,6 +84,15 @@ def test_not_toml_and_missing_files(tmp_path: Path) -> None:
         load_config(tmp_path / "missing.toml")
 
 
+def test_the_environment_fills_in_the_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = {k: v for k, v in GOOD.items() if k != "device_token_file"}
+    monkeypatch.setenv("HANDOFF_AGENT_DEVICE_TOKEN", "from-the-environment")
+    config = load_config(write_config(tmp_path / "agent.toml", **settings))
+    assert config.token() == "from-the-environment"
+
+
 def test_an_empty_token_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "token.txt").write_text("\n")
     config = load_config(write_config(tmp_path / "agent.toml", **GOOD))
