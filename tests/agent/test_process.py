@@ -230,11 +230,11 @@ def test_backlog_drains_when_the_server_comes_back(
     config = _config(
         tmp_path, gate.url, county, {"kind": "serial", "port": pty_scanner.path, "framing": "cr"}
     )
-    offline = 1500
-    codes = [county.boxes[i % len(county.boxes)] for i in range(offline + 500)]
+    offline = 800
+    codes = [county.boxes[i % len(county.boxes)] for i in range(offline + 300)]
     # A well-formed box ID the server has never registered: only the server can refuse it.
     stranger = new_id(Kind.SPECIMEN_BOX)
-    scanned = [*codes[:700], stranger, *codes[700:]]
+    scanned = [*codes[:400], stranger, *codes[400:]]
     agent = AgentProcess(config).start()
     agent.wait_for(r"reading /dev/")
     for code in scanned[: offline + 1]:
