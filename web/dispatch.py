@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from server.deps import SessionDep
 from server.enums import ItemKind, Role
 from server.models import CustodyEvent, Item, Pack, Person, Site, Trip, utc_now
-from server.specimens.endpoints import TripRead, _trip_read
+from server.specimens import reads
+from server.specimens.schemas import TripRead
 from server.specimens.service import trip_by_ref
 from web.config import get_web_settings
 from web.i18n import event_label
@@ -55,7 +56,7 @@ def trips_of(session: SessionDep, day: date, zone: ZoneInfo) -> list[TripView]:
     views = []
     trips = session.execute(select(Trip).where(Trip.day == day).order_by(Trip.barcode)).scalars()
     for trip in trips:
-        read = _trip_read(session, trip.barcode)
+        read = reads.trip_read(session, trip.barcode)
         lines = [line for stop in read.stops for line in stop.lines]
         courier = session.get(Person, trip.courier_id)
         last = session.execute(

@@ -21,15 +21,10 @@ from server.enums import Role
 from server.errors import BadRequest, NotAuthenticated
 from server.lookup import item_by_barcode
 from server.models import Alert, Box, Item, Person, Site, SpecimenType, Trip
-from server.specimens import service
-from server.specimens.endpoints import (
-    Resolution,
-    _alert_read,
-    _discrepancies,
-    close_alert,
-    stream_alerts,
-)
+from server.specimens import reads, service
+from server.specimens.endpoints import alert_stream_response
 from server.specimens.rules import DiscrepancyState
+from server.specimens.schemas import Resolution
 from web.i18n import state_label, t
 from web.render import chosen_day, language, page_router, render
 from web.session import SESSION_COOKIE, CsrfChecked, LoginRequired, web_person
@@ -123,7 +118,7 @@ def latest_trip_day(session: SessionDep, before: date) -> date | None:
 
 
 def open_discrepancies(session: SessionDep) -> list[Any]:
-    return _discrepancies(session, state=DiscrepancyState.open) + _discrepancies(
+    return reads.discrepancies(session, state=DiscrepancyState.open) + reads.discrepancies(
         session, state=DiscrepancyState.explained
     )
 
@@ -132,7 +127,7 @@ def open_alerts(session: SessionDep) -> list[Any]:
     alerts = session.execute(
         select(Alert).where(Alert.closed_at.is_(None)).order_by(Alert.id.desc()).limit(100)
     ).scalars()
-    return [_alert_read(session, alert) for alert in alerts]
+    return [reads.alert_read(session, alert) for alert in alerts]
 
 
 def last_alert_id(session: SessionDep) -> int:
@@ -310,8 +305,8 @@ def close(
     alert_id: int,
     day: Annotated[str | None, Form(max_length=10)] = None,
 ) -> Response:
-    """Close an alert through the API's own handler."""
-    close_alert(session, person, now, alert_id)
+    """Close an alert with the service the API uses."""
+    service.close_alert(session, alert_id, now)
     context = _context(request, session, chosen_day(request, day), now)
     messages = [("ok", t(language(request), "lab.alert_closed"))]
     return render(request, "ui/_lab_board.html", {**context, "messages": messages}, person=person)
@@ -337,6 +332,6 @@ async def alert_stream(
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> StreamingResponse:
     """The API's alert stream (``/api/v1/alerts/stream``) for a browser's cookie session."""
-    return await stream_alerts(
-        request, principal, last_event_id=last_event_id, after=after, seconds=600
+    return alert_stream_response(
+        request, last_event_id if last_event_id is not None else after, seconds=600
     )

@@ -539,3 +539,13 @@ def resolve_discrepancy(
     discrepancy.resolved_by_id, discrepancy.resolved_at = person.id, now
     session.flush()
     return discrepancy
+
+
+def close_alert(session: Session, alert_id: int, now: datetime) -> Alert:
+    """Close an alert (closing it again keeps the first close time)."""
+    alert = session.get(Alert, alert_id)
+    if alert is None:
+        raise NotFound("no such alert")
+    alert.closed_at = alert.closed_at or now
+    session.flush()
+    return alert
