@@ -107,7 +107,9 @@ class PrintRow:
 class Outbox:
     """One connection to the outbox file (make one per thread)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, checkpoints: bool = True) -> None:
+        """Open (and create) the outbox. ``checkpoints=False`` leaves copying the WAL into the
+        database to other connections (the sender's), keeping that work off the scan path."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # Each Outbox is used by one thread, but may be made in another before it starts.
@@ -117,6 +119,8 @@ class Outbox:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=FULL")
         self._conn.execute("PRAGMA foreign_keys=ON")
+        if not checkpoints:
+            self._conn.execute("PRAGMA wal_autocheckpoint=0")
         self._lock = threading.Lock()
         with self._transaction():
             for statement in _SCHEMA.split(";"):
@@ -203,6 +207,10 @@ class Outbox:
             (limit,),
         ).fetchall()
         return [Pending(*row) for row in rows]
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL pages into the database file, without waiting for readers."""
+        self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def pending_count(self) -> int:
         return int(self._conn.execute(

@@ -88,7 +88,7 @@ class Agent:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, self._signal)
             signal.signal(signal.SIGINT, self._signal)
-        outbox = Outbox(self.config.outbox)
+        outbox = Outbox(self.config.outbox, checkpoints=False)  # the sender checkpoints
         state = outbox.state() or self.station.initial()
         interrupted = outbox.interrupted_prints()
         if interrupted:

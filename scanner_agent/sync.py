@@ -8,6 +8,7 @@ If the server rejects an event, it writes nothing of that batch and answers the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -158,6 +159,7 @@ class Sender:
             answer = Answer(batch[0].seq, "rejected", "unreadable", error.message)
             result = BatchResult((answer,), (), tuple(batch))
         self.outbox.answer(result.answers, tried=[p.seq for p in batch])
+        self.outbox.checkpoint()
         if self.on_batch is not None:
             self.on_batch(result)
         return len(result.answers)
@@ -178,6 +180,8 @@ class Sender:
                     if error.message != last_problem and self.on_problem is not None:
                         self.on_problem(f"{error.message}; retrying (next in {wait:.1f} s)")
                     last_problem = error.message
+                    with contextlib.suppress(sqlite3.Error):
+                        self.outbox.checkpoint()  # offline, the WAL must not grow unbounded
                     stop.wait(wait)
                     continue
                 if done and self.batch_size < self.config.batch_size:
@@ -186,6 +190,7 @@ class Sender:
                     self.on_problem("server reachable again")
                 self.failures, last_problem = 0, ""
                 if done == 0 and self.outbox.pending_count() == 0:
+                    self.outbox.checkpoint()  # scans that made no events (refusals) too
                     self.wake.wait(1.0)
                     self.wake.clear()
         finally:
