@@ -14,7 +14,7 @@ from server.deps import NowDep, SessionDep, SettingsDep
 from server.enums import Role
 from server.models import Person, PlanStatus
 from server.plans import service as plans
-from server.plans.endpoints import create_plan, get_plan, read_plan
+from server.plans.reads import plan_read
 from server.plans.schemas import PlanIn, PlanRead
 from web.render import chosen_day, page_router, render
 from web.session import CsrfChecked, web_person
@@ -35,7 +35,7 @@ def _fragment(request: Request, plan: PlanRead, person: Person) -> Response:
 def latest_plan(session: SessionDep, day: date, now: datetime) -> PlanRead | None:
     """The day's most recent plan (solving, done or failed), as the API reads it."""
     rows = [row for row in plans.plans_of_day(session, day) if row.status != PlanStatus.superseded]
-    return read_plan(rows[-1], plans.progress(rows[-1], now)) if rows else None
+    return plan_read(rows[-1], now) if rows else None
 
 
 @router.post("/dispatch/plans", response_class=HTMLResponse)
@@ -50,10 +50,15 @@ def plan_day(
     day: Annotated[str | None, Form(max_length=10)] = None,
     seconds: Annotated[float, Form(ge=0.1, le=300)] = DEFAULT_SECONDS,
 ) -> Response:
-    """Start a plan through the API's own handler; the solve runs after this answer."""
+    """Start a plan as the API does; the solve runs after this answer (and its commit)."""
     body = PlanIn(day=chosen_day(request, day), time_limit=seconds)
-    plan = create_plan(body, request, background, session, settings, now, person)
-    return _fragment(request, plan, person)
+    row, prepared = plans.request_plan(
+        session, settings, body.day, now, None, person, body.time_limit, body.seed
+    )
+    background.add_task(
+        plans.run, request.app.state.sessionmaker, row.id, prepared, body.time_limit, body.seed
+    )
+    return _fragment(request, plan_read(row, now), person)
 
 
 @router.get("/dispatch/plans/{plan_id}", response_class=HTMLResponse)
@@ -61,4 +66,4 @@ def plan_progress(
     request: Request, session: SessionDep, now: NowDep, person: Dispatcher, plan_id: uuid.UUID
 ) -> Response:
     """The plan's progress (polled while it solves), then its routes and what it left out."""
-    return _fragment(request, get_plan(plan_id, session, now, person), person)
+    return _fragment(request, plan_read(plans.current_plan(session, plan_id, now), now), person)

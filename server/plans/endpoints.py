@@ -12,35 +12,15 @@ from fastapi.responses import HTMLResponse
 from server.deps import NowDep, SessionDep, SettingsDep, require_person
 from server.enums import Role
 from server.errors import Conflict, error_responses
-from server.models import Person, PlanStatus, RoutePlan
+from server.models import Person, PlanStatus
 from server.plans import service
+from server.plans.reads import plan_read
 from server.plans.schemas import PlanIn, PlanRead
 from server.plans.sheet import render_html
 
 router = APIRouter(tags=["plans"], responses=error_responses(400, 401, 403, 404, 409))
 Dispatcher = Annotated[Person, Depends(require_person(Role.dispatcher))]
 PlanReader = Annotated[Person, Depends(require_person(Role.dispatcher, Role.courier))]
-
-
-def read_plan(row: RoutePlan, progress: float) -> PlanRead:
-    return PlanRead(
-        id=row.id,
-        day=row.day,
-        as_of=row.as_of,
-        status=row.status,
-        progress=progress,
-        time_limit=row.time_limit,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        objective=row.objective,
-        travel_minutes=row.travel_minutes,
-        routes=row.result.get("routes", []),
-        unserved=row.result.get("unserved", row.work.get("unplannable", [])),
-        trips=row.trips,
-        stats=row.stats,
-        error=row.error,
-        replaces=row.replaces_id,
-    )
 
 
 @router.post(
@@ -58,28 +38,24 @@ def create_plan(
     now: NowDep,
     person: Dispatcher,
 ) -> PlanRead:
-    prepared = service.prepare(session, settings, body.day, now, body.couriers)
-    row = service.start(session, prepared, person, body.time_limit, body.seed, now)
+    row, prepared = service.request_plan(
+        session, settings, body.day, now, body.couriers, person, body.time_limit, body.seed
+    )
     # Runs after the response, i.e. after this request's unit of work has committed the row.
     background.add_task(
         service.run, request.app.state.sessionmaker, row.id, prepared, body.time_limit, body.seed
     )
-    return read_plan(row, 0.0)
+    return plan_read(row, now)
 
 
 @router.get("/plans", response_model=list[PlanRead])
 def list_plans(day: date, session: SessionDep, now: NowDep, _: PlanReader) -> list[PlanRead]:
-    return [
-        read_plan(row, service.progress(row, now)) for row in service.plans_of_day(session, day)
-    ]
+    return [plan_read(row, now) for row in service.plans_of_day(session, day)]
 
 
 @router.get("/plans/{plan_id}", response_model=PlanRead)
 def get_plan(plan_id: uuid.UUID, session: SessionDep, now: NowDep, _: PlanReader) -> PlanRead:
-    row = service.plan_by_id(session, plan_id)
-    if service.is_stale(row, now):
-        service.fail(session, row.id, "the solve did not finish (the server stopped?)", now)
-    return read_plan(row, service.progress(row, now))
+    return plan_read(service.current_plan(session, plan_id, now), now)
 
 
 @router.get("/plans/{plan_id}/sheet", response_class=HTMLResponse)

@@ -693,6 +693,29 @@ def run(
         store(session, row, prepared, result, clock())
 
 
+def request_plan(
+    session: Session,
+    settings: Settings,
+    day: date,
+    now: datetime,
+    couriers: Sequence[str] | None,
+    requested_by: Person | None,
+    time_limit: float,
+    seed: int,
+) -> tuple[RoutePlan, Prepared]:
+    """Load the day's work and start a plan row; the caller runs :func:`run` after commit."""
+    prepared = prepare(session, settings, day, now, couriers)
+    return start(session, prepared, requested_by, time_limit, seed, now), prepared
+
+
+def current_plan(session: Session, plan_id: uuid.UUID, now: datetime) -> RoutePlan:
+    """The plan, marked failed first if its solve was lost (the server stopped mid-solve)."""
+    row = plan_by_id(session, plan_id)
+    if is_stale(row, now):
+        fail(session, row.id, "the solve did not finish (the server stopped?)", now)
+    return row
+
+
 def plan_by_id(session: Session, plan_id: uuid.UUID) -> RoutePlan:
     row = session.get(RoutePlan, plan_id)
     if row is None:

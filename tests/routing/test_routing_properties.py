@@ -190,7 +190,9 @@ def test_a_lone_request_is_served_exactly_when_it_can_be(problem: Problem) -> No
     # Required: an optional one may rightly be left out when its penalty is below its cost.
     request = replace(problem.requests[0], penalty=None)
     problem = replace(problem, requests=(request,))
-    result = plan(problem, 0.15, seed=2)
+    # 0.5 s, not 0.15: on a loaded machine the first solution alone can miss a shorter limit,
+    # and "not found within the time limit" is then a correct answer this test cannot judge.
+    result = plan(problem, 0.5, seed=2)
     assert check(problem, result) == []
     if _alone_feasible(problem, request):
         assert result.served_all, result.unserved
