@@ -6,11 +6,11 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from server.auth.service import Principal, authenticate
+from server.auth.service import BADGE_HEADER, Principal, acting_for_badge, authenticate
 from server.config import Settings
 from server.db import session_scope
 from server.enums import Role
@@ -87,6 +87,40 @@ def require_person(*roles: Role) -> Callable[[Principal], Awaitable[Person]]:
             names = ", ".join(sorted(role.value for role in allowed))
             raise NotPermitted(f"role {principal.person.role} may not do this (needs: {names})")
         return principal.person
+
+    return dependency
+
+
+def require_person_or_station(*roles: Role) -> Callable[..., Person]:
+    """Like ``require_person``, but a station's device token may also act for the person whose
+    badge was scanned at it, named in the ``X-Handoff-Badge`` header (see
+    ``server.auth.service.acting_for_badge``: active, an allowed role, the device's site)."""
+    allowed = frozenset(roles) | {Role.admin}
+
+    def dependency(
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        badge: Annotated[
+            str | None,
+            Header(
+                alias=BADGE_HEADER,
+                description=(
+                    "With a device token: the badge of the person at the station, who is then "
+                    "the actor (active, an allowed role, home site = the device's site). "
+                    "Not used with a person's login."
+                ),
+            ),
+        ] = None,
+    ) -> Person:
+        if principal.device is None:
+            if badge is not None:
+                raise NotPermitted(f"{BADGE_HEADER} is for device tokens, not a person's login")
+            assert principal.person is not None
+            if principal.person.role not in allowed:
+                names = ", ".join(sorted(role.value for role in allowed))
+                raise NotPermitted(f"role {principal.person.role} may not do this (needs: {names})")
+            return principal.person
+        return acting_for_badge(session, principal.device, badge, allowed)
 
     return dependency
 

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from labels.identity import InvalidId, Kind, parse_id
 from server.auth.secrets import (
     DEVICE_TOKEN_PREFIX,
     PERSON_TOKEN_PREFIX,
@@ -16,8 +17,11 @@ from server.auth.secrets import (
     verify_password,
 )
 from server.enums import Role
-from server.errors import NotAuthenticated
-from server.models import AccessToken, Device, Person
+from server.errors import NotAuthenticated, NotPermitted
+from server.models import AccessToken, Device, Person, Site
+
+BADGE_HEADER = "X-Handoff-Badge"
+ACTING_DEVICE = "handoff.acting_device"  # Session.info key: the device a badge acts through
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +90,38 @@ def authenticate(session: Session, token: str, now: datetime) -> Principal:
             raise NotAuthenticated("this account is disabled")
         return Principal(person=person)
     raise NotAuthenticated("malformed bearer token")
+
+
+def acting_for_badge(
+    session: Session, device: Device, badge: str | None, allowed: frozenset[Role]
+) -> Person:
+    """The person a station device acts for: the badge scanned at it (``X-Handoff-Badge``).
+
+    Admitted only if the badge names an active person with one of ``allowed`` roles whose home
+    site is the device's site. The person is the actor; the device is kept in
+    ``session.info[ACTING_DEVICE]`` so the records the request writes can name it.
+    """
+    if not badge or not badge.strip():
+        raise NotAuthenticated(
+            f"a device acts only for the person at the station: send {BADGE_HEADER}: <badge>"
+        )
+    try:
+        code = parse_id(badge.strip(), Kind.PERSON).text
+    except InvalidId as error:
+        raise NotAuthenticated(f"{BADGE_HEADER} is not a usable badge: {error.reason}") from None
+    person = session.execute(select(Person).where(Person.badge == code)).scalar_one_or_none()
+    if person is None:
+        raise NotAuthenticated(f"no person has the badge {code}")
+    if not person.active:
+        raise NotAuthenticated(f"the badge {code} belongs to a disabled account")
+    if person.home_site_id != device.site_id:
+        site = session.get(Site, device.site_id)
+        where = site.code if site else "its site"
+        raise NotPermitted(
+            f"{person.name} ({code}) does not work at {where}, where device {device.barcode} is"
+        )
+    if person.role not in allowed:
+        names = ", ".join(sorted(role.value for role in allowed))
+        raise NotPermitted(f"{person.name} ({code}) is {person.role}; this needs: {names}")
+    session.info[ACTING_DEVICE] = device
+    return person

@@ -41,7 +41,14 @@ from server.cssd.schemas import (
     WashIn,
 )
 from server.cssd.service import Clock
-from server.deps import NowDep, Reader, SessionDep, SettingsDep, require_person
+from server.deps import (
+    NowDep,
+    Reader,
+    SessionDep,
+    SettingsDep,
+    require_person,
+    require_person_or_station,
+)
 from server.enums import Role
 from server.errors import error_responses
 from server.lookup import item_by_barcode, site_by_ref
@@ -50,7 +57,8 @@ from server.models import Cycle, Machine, Person, SetTemplate
 router = APIRouter(
     prefix="/cssd", tags=["sterile supply"], responses=error_responses(400, 401, 403, 404, 409)
 )
-CssdStaff = Annotated[Person, Depends(require_person(Role.cssd_staff))]
+# CSSD staff logged in, or a CSSD station's device acting for the badge scanned at it.
+CssdStaff = Annotated[Person, Depends(require_person_or_station(Role.cssd_staff))]
 ClinicStaff = Annotated[Person, Depends(require_person(Role.clinic_staff))]
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from labels.gs1 import Gs1Error, parse_gs1
 from labels.identity import Kind, new_id
 from server import audit
+from server.auth.service import ACTING_DEVICE
 from server.cssd import rules
 from server.cssd.rules import (
     CycleKind,
@@ -117,7 +118,11 @@ def _record(
     counterparty: Person | None = None,
     details: dict[str, Any] | None = None,
 ) -> list[ledger.Appended]:
-    """Append one event of ``event_type`` for each item, in the caller's unit of work."""
+    """Append one event of ``event_type`` for each item, in the caller's unit of work.
+
+    A station device acting for the person (``X-Handoff-Badge``) is recorded as the device.
+    """
+    device = session.info.get(ACTING_DEVICE)
     head = ledger.lock_head(session)
     drafts = [
         ledger.Draft(
@@ -128,6 +133,7 @@ def _record(
             actor_id=actor.id if actor else None,
             counterparty_id=counterparty.id if counterparty else None,
             site_id=site,
+            device_id=device.id if device is not None else None,
             details=details or {},
         )
         for item in items
