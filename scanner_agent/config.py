@@ -198,10 +198,18 @@ class StationConfig(_Strict):
     step: str | None = Field(None, description="cssd: first step; courier: pickup/handoff/…")
     repeat_seconds: Annotated[float, Field(ge=0, le=3600)] = 10.0
     seal_pattern: str = r"^S-?\d{3,12}$"
-    destination: str = Field("", description="clinic_dispatch: where boxes go (for the label)")
+    destination: str = Field(
+        "", description="clinic_dispatch: where boxes go (for the label); cssd: where packs go"
+    )
     temperature_class: str = "2-8°C"
-    packaging: str = "wrap"
-    shelf_life_days: Annotated[int, Field(ge=1, le=3650)] = 180
+    # cssd: what the station sends with its API calls (the server computes expiry and IDs)
+    packaging: str | None = Field(
+        None, description="cssd pack: packaging material, if not the set template's"
+    )
+    wash_program: str = Field("standard", min_length=1, max_length=64)
+    load_program: str = Field("134°C 4 min", min_length=1, max_length=64)
+    cooling_minutes: Annotated[int, Field(ge=0, le=24 * 60)] = 30
+    server_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
 
     @field_validator("seal_pattern")
     @classmethod

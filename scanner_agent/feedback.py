@@ -27,6 +27,7 @@ _MARKS: Final = {
     Verdict.STEP: ("⚙", "cyan"),
     Verdict.REPEAT: ("↺", "yellow"),
     Verdict.REFUSED: ("✗", "bold red"),
+    Verdict.ASKING: ("…", "cyan"),
 }
 _WORDS: Final = {
     Language.EN: {v: v.value.replace("_", " ") for v in Verdict},
@@ -38,6 +39,7 @@ _WORDS: Final = {
         Verdict.STEP: "步骤",
         Verdict.REPEAT: "重复读取",
         Verdict.REFUSED: "拒绝",
+        Verdict.ASKING: "请求服务器",
     },
 }
 

@@ -5,6 +5,11 @@ it produced, the labels it asked for and the station's next state; only after th
 does the station say "OK". The sender reads pending events in order and writes back the
 server's answer for each; nothing is ever deleted, so the outbox is also the station's log.
 
+A CSSD step's API call is kept in ``calls``: stored ``calling`` with its scan, before it is
+made; then, in one transaction, the server's answer (or why there is none), the scan's final
+verdict, the labels it prints and the station's state. A call still ``calling`` when the agent
+starts was cut off by a stop: it becomes ``interrupted`` and is reported, never made again.
+
 Transactions are explicit (``BEGIN IMMEDIATE`` … ``COMMIT`` on a connection in autocommit
 mode), so a reader never sees half of a scan.
 """
@@ -22,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from scanner_agent.inputs.base import Scan
-from scanner_agent.stations import PrintRequest, Reaction, StationState
+from scanner_agent.stations import CallResult, PrintRequest, Reaction, StationState
 
-__all__ = ["Answer", "Outbox", "Pending", "PrintRow"]
+__all__ = ["Answer", "Interrupted", "Outbox", "Pending", "PrintRow"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scans (
@@ -64,6 +69,21 @@ CREATE TABLE IF NOT EXISTS prints (
     error TEXT
 );
 CREATE INDEX IF NOT EXISTS prints_pending ON prints(seq) WHERE status = 'pending';
+CREATE TABLE IF NOT EXISTS calls (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    scan_seq INTEGER NOT NULL REFERENCES scans(seq),
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    body TEXT,
+    badge TEXT NOT NULL,
+    action TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'calling',
+    http_status INTEGER,
+    answer TEXT,
+    message TEXT,
+    answered_at TEXT
+);
+CREATE INDEX IF NOT EXISTS calls_open ON calls(seq) WHERE status = 'calling';
 CREATE TABLE IF NOT EXISTS station (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     state TEXT NOT NULL
@@ -92,6 +112,18 @@ class Answer:
     reason: str | None = None
     reason_zh: str | None = None
     position: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Interrupted:
+    """A CSSD call the agent stopped in the middle of: it may or may not have been recorded."""
+
+    seq: int
+    method: str
+    path: str
+    badge: str
+    action: str
+    scanned_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +228,78 @@ class Outbox:
                 "INSERT INTO prints (scan_seq, kind, description, facts) VALUES (?, ?, ?, ?)",
                 [_print_row(scan_seq, request) for request in reaction.prints],
             )
+        if reaction.call is not None:
+            call = reaction.call
+            conn.execute(
+                "INSERT INTO calls (scan_seq, method, path, body, badge, action) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    scan_seq,
+                    call.method,
+                    call.path,
+                    None if call.body is None else json.dumps(call.body, ensure_ascii=False),
+                    call.badge,
+                    call.action,
+                ),
+            )
         return scan_seq
+
+    # -- CSSD calls -------------------------------------------------------------------------
+    def settle_call(self, scan_seq: int, result: CallResult, final: Reaction) -> None:
+        """Keep the answer to a scan's call with all it led to (verdict, prints, state)."""
+        now = datetime.now(UTC).isoformat()
+        answer = None if result.answer is None else json.dumps(result.answer, ensure_ascii=False)
+        with self._transaction() as conn:
+            conn.execute(
+                "UPDATE calls SET status = ?, http_status = ?, answer = ?, message = ?, "
+                "answered_at = ? WHERE scan_seq = ? AND status = 'calling'",
+                (result.outcome.value, result.status, answer, final.message, now, scan_seq),
+            )
+            conn.execute(
+                "UPDATE scans SET verdict = ?, message = ? WHERE seq = ?",
+                (final.verdict.value, final.message, scan_seq),
+            )
+            if final.prints:
+                conn.executemany(
+                    "INSERT INTO prints (scan_seq, kind, description, facts) VALUES (?, ?, ?, ?)",
+                    [_print_row(scan_seq, request) for request in final.prints],
+                )
+            conn.execute(
+                "UPDATE station SET state = ? WHERE id = 1",
+                (json.dumps(final.state.to_json(), ensure_ascii=False),),
+            )
+
+    def interrupted_calls(self) -> list[Interrupted]:
+        """Calls a previous run made without keeping their answer: marked ``interrupted``."""
+        with self._transaction() as conn:
+            rows = conn.execute(
+                "SELECT c.seq, c.method, c.path, c.badge, c.action, s.scanned_at, s.seq "
+                "FROM calls c JOIN scans s ON s.seq = c.scan_seq "
+                "WHERE c.status = 'calling' ORDER BY c.seq"
+            ).fetchall()
+            message = "the agent stopped before the server answered"
+            conn.executemany(
+                "UPDATE calls SET status = 'interrupted', message = ? WHERE seq = ?",
+                [(message, row[0]) for row in rows],
+            )
+            conn.executemany(
+                "UPDATE scans SET verdict = 'refused', message = ? WHERE seq = ?",
+                [(f"{row[4]}: {message}", row[6]) for row in rows],
+            )
+        return [Interrupted(*row[:6]) for row in rows]
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every CSSD call with its outcome and the server's answer, oldest first."""
+        cursor = self._conn.execute(
+            "SELECT seq, scan_seq, method, path, body, badge, action, status, http_status, "
+            "answer, message FROM calls ORDER BY seq"
+        )
+        names = [d[0] for d in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor]
+        for row in rows:
+            for key in ("body", "answer"):
+                row[key] = None if row[key] is None else json.loads(row[key])
+        return rows
 
     # -- the sender side --------------------------------------------------------------------
     def pending(self, limit: int) -> list[Pending]:

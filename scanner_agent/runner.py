@@ -3,6 +3,11 @@
 Threads: one per input (each only reads its device and queues scans), the sender, the
 printer. The main thread takes scans one at a time: station → local commit → feedback, so the
 order of scans is the order of events and nothing is acknowledged before it is durable.
+
+A CSSD step's scan asks for an API call: the scan (and its call, marked ``calling``) is
+committed first, then the call is made on the main thread, and its answer, the final verdict,
+any label and the station's state are committed together before the station says anything.
+Calls a killed agent left without an answer are reported at the next start, not made again.
 """
 
 from __future__ import annotations
@@ -13,14 +18,16 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
-from scanner_agent.config import AgentConfig, ConfigError
+from scanner_agent.api import CssdClient
+from scanner_agent.config import AgentConfig, ConfigError, StationMode
 from scanner_agent.feedback import Feedback
 from scanner_agent.inputs import Scan, ScanSource, build_source
 from scanner_agent.outbox import Outbox
-from scanner_agent.stations import Station
+from scanner_agent.stations import CallResult, Outcome, Reaction, Station, StationState
 from scanner_agent.sync import Sender
 
 __all__ = ["Agent"]
@@ -96,6 +103,18 @@ class Agent:
                 f"{interrupted} print job(s) were being sent when the agent stopped: "
                 "check the printer (handoff label jobs)"
             )
+        for call in outbox.interrupted_calls():
+            self.feedback.problem(
+                f"interrupted: {call.action} ({call.method} /api/v1{call.path}, badge "
+                f"{call.badge}, scanned {call.scanned_at}) — the agent stopped before the "
+                "server answered; it may have been recorded: check on the server before "
+                "scanning again"
+            )
+        api = (
+            CssdClient(self.config, self.token)
+            if self.config.station.mode == StationMode.CSSD
+            else None
+        )
         sender = Sender(
             self.config,
             Outbox(self.config.outbox),
@@ -143,26 +162,66 @@ class Agent:
                         batch.append(self.scans.get_nowait())
                     except queue.Empty:
                         break
-                handled = []
-                for each in batch:
-                    reaction = self.station.handle(state, each)
-                    handled.append((each, reaction))
-                    state = reaction.state
-                outbox.record_many(handled)
-                committed = time.perf_counter()
-                self.latencies.extend(committed - each.monotonic for each in batch)
-                if any(reaction.events for _, reaction in handled):
-                    self.send_wake.set()
-                if any(reaction.prints for _, reaction in handled):
-                    self.print_wake.set()
-                for _, reaction in handled:
-                    self.feedback.scan(reaction)
+                state = self._serve(batch, state, outbox, api)
         finally:
             self.stop.set()
             for thread in threads:
                 thread.join(timeout=5)
+            if api is not None:
+                api.close()
             outbox.close()
         return 0
+
+    def _serve(
+        self, batch: list[Scan], state: StationState, outbox: Outbox, api: CssdClient | None
+    ) -> StationState:
+        """Handle scans that came together: one commit for all, except that a scan asking the
+        server is committed (with those before it), asked, and settled on its own."""
+        handled: list[tuple[Scan, Reaction]] = []
+        for scan in batch:
+            before = state
+            reaction = self.station.handle(state, scan)
+            if reaction.call is None:
+                handled.append((scan, reaction))
+                state = reaction.state
+                continue
+            # Until the answer is kept, the station stands as if the call was cut off.
+            cut_off = self.station.settle(before, scan, reaction, CallResult(Outcome.INTERRUPTED))
+            handled.append((scan, replace(reaction, state=cut_off.state)))
+            asked = self._commit(handled, outbox, show=handled[:-1])
+            handled = []
+            if api is None:  # not a CSSD station: cannot happen, but never leave it calling
+                result = CallResult(Outcome.UNREACHABLE, error="no CSSD client")
+            else:
+                result = api.call(reaction.call)
+            final = self.station.settle(before, scan, reaction, result)
+            outbox.settle_call(asked, result, final)
+            if final.prints:
+                self.print_wake.set()
+            self.feedback.scan(final)
+            state = final.state
+        if handled:
+            self._commit(handled, outbox, show=handled)
+        return state
+
+    def _commit(
+        self,
+        handled: list[tuple[Scan, Reaction]],
+        outbox: Outbox,
+        *,
+        show: list[tuple[Scan, Reaction]],
+    ) -> int:
+        """Commit scans, say what became of those in ``show``; return the last one's number."""
+        numbers = outbox.record_many(handled)
+        committed = time.perf_counter()
+        self.latencies.extend(committed - scan.monotonic for scan, _ in handled)
+        if any(reaction.events for _, reaction in handled):
+            self.send_wake.set()
+        if any(reaction.prints for _, reaction in handled):
+            self.print_wake.set()
+        for _, reaction in show:
+            self.feedback.scan(reaction)
+        return numbers[-1]
 
     def _drained(self, readers: list[threading.Thread], outbox: Outbox) -> bool:
         if any(thread.is_alive() for thread in readers) or not self.scans.empty():

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from labels.decode import decode
 from labels.escpos_render import interpret
 from labels.identity import Kind, make_id
-from labels.layouts import RECEIPT_58
+from labels.layouts import RECEIPT_58, PackLabel, render
+from labels.layouts import Language as LabelLanguage
 from scanner_agent.config import AgentConfig, Language
 from scanner_agent.inputs.base import Scan
 from scanner_agent.outbox import Outbox
 from scanner_agent.printing import PrintWorker
-from scanner_agent.stations import Station, Verdict
+from scanner_agent.stations import CallResult, Outcome, Station, Verdict
 from tests.agent.support import CapturePrinter
 from tests.support.server import free_port
 
 BADGE, CHECKER = make_id(Kind.PERSON, "00000001"), make_id(Kind.PERSON, "00000002")
 BOX, TRAY = make_id(Kind.SPECIMEN_BOX, "0000000A"), make_id(Kind.INSTRUMENT_SET, "0000000B")
+PACK = make_id(Kind.PACK, "0000000C")
 
 
 def _setup(tmp_path: Path, url: str, mode: str, refusal: str = "beep") -> tuple[Any, ...]:
@@ -76,22 +78,39 @@ def test_sealing_prints_a_box_label_that_scans(
     assert (tmp_path / "jobs" / f"{row['job_id']}.bin").exists()
 
 
-def test_packing_prints_a_pack_label_that_scans(
+def test_packing_prints_the_server_s_pack_record(
     tmp_path: Path, capture_printer: CapturePrinter
 ) -> None:
     station, outbox, worker = _setup(tmp_path, capture_printer.url, "cssd")
-    _scan_all(station, outbox, [BADGE, "STEP:PACK", TRAY, CHECKER])
+    _scan_all(station, outbox, [BADGE, "STEP:PACK", TRAY])
+    before = outbox.state()
+    assert before is not None
+    closing = Scan(CHECKER, "s", at=datetime(2026, 12, 2, 9, 1, tzinfo=UTC))
+    asked = station.handle(before, closing)
+    scan_seq = outbox.record(closing, asked)
+    assert outbox.calls()[0]["status"] == "calling"
+    assert worker.print_one() is False  # nothing to print before the server's answer
+    answer = {
+        "barcode": PACK, "set": TRAY, "set_name_zh": "换药包", "set_name_en": "Dressing set",
+        "packer": BADGE, "packaging_material": "nonwoven", "packed_at": "2026-12-02T12:01:00Z",
+        "destination": "T01", "load": None, "sterilizer": None, "sterilized_on": None,
+        "expires_on": "2027-05-31",
+    }  # fmt: skip
+    final = station.settle(before, closing, asked, CallResult(Outcome.DONE, 201, answer))
+    outbox.settle_call(scan_seq, CallResult(Outcome.DONE, 201, answer), final)
     assert worker.print_one() is True
-    (event,) = outbox.events()
-    reads = decode(interpret(capture_printer.job(), RECEIPT_58.width_dots).image)
-    assert [read.text for read in reads] == [_pack_of(outbox, event["seq"])]
-
-
-def _pack_of(outbox: Outbox, seq: int) -> str:
-    import json
-
-    row = outbox._conn.execute("SELECT body FROM events WHERE seq = ?", (seq,)).fetchone()
-    return str(json.loads(row[0])["details"]["pack"])
+    printout = interpret(capture_printer.job(), RECEIPT_58.width_dots)
+    assert [read.text for read in decode(printout.image)] == [PACK]
+    packed_on = datetime(2026, 12, 2, 12, 1, tzinfo=UTC).astimezone().date()  # the PC's day
+    expected = PackLabel(
+        PACK, "换药包", BADGE, "—", "—", packed_on, date(2027, 5, 31), "T01", "nonwoven",
+    )  # fmt: skip
+    drawn = render(expected, RECEIPT_58, LabelLanguage.EN).convert("1")
+    assert printout.image.convert("1").crop((0, 0, *drawn.size)).tobytes() == drawn.tobytes()
+    (call,) = outbox.calls()
+    assert (call["status"], call["http_status"], call["answer"]) == ("done", 201, answer)
+    assert outbox.scans()[-1]["verdict"] == "recorded"
+    assert outbox.state() == final.state
 
 
 def test_a_refusal_sounds_the_buzzer(tmp_path: Path, capture_printer: CapturePrinter) -> None:

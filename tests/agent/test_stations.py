@@ -10,12 +10,13 @@ import pytest
 from labels.identity import Kind, make_id
 from scanner_agent.config import AgentConfig
 from scanner_agent.inputs.base import Scan
-from scanner_agent.stations import Reaction, Station, StationState, Verdict
+from scanner_agent.stations import CallResult, Outcome, Reaction, Station, StationState, Verdict
 
 BADGE, OTHER = make_id(Kind.PERSON, "00000001"), make_id(Kind.PERSON, "00000002")
 BOX, BOX2 = make_id(Kind.SPECIMEN_BOX, "00000001"), make_id(Kind.SPECIMEN_BOX, "00000002")
 TRAY, PACK = make_id(Kind.INSTRUMENT_SET, "00000001"), make_id(Kind.PACK, "00000001")
-MACHINE = make_id(Kind.MACHINE, "00000001")
+MACHINE, CYCLE = make_id(Kind.MACHINE, "00000001"), make_id(Kind.CYCLE, "00000001")
+TRAY2 = make_id(Kind.INSTRUMENT_SET, "00000002")
 T0 = datetime(2026, 12, 2, 8, 0, tzinfo=UTC)
 
 
@@ -146,22 +147,111 @@ def test_clinic_dispatch_seals_a_box_and_prints_its_label() -> None:
     assert [e["type"] for e in scan(TRAY).events] == ["return_used"]
 
 
-def test_cssd_steps_kinds_and_packing_with_a_checker() -> None:
-    scan = Run(_station("cssd", step="wash"))
+def _asks(reaction: Reaction) -> tuple[str, str, Any]:
+    assert reaction.verdict == Verdict.ASKING and reaction.events == (), reaction
+    assert reaction.call is not None and reaction.call.badge == BADGE
+    return reaction.call.method, reaction.call.path, reaction.call.body
+
+
+def test_cssd_steps_ask_the_cssd_api() -> None:
+    scan = Run(_station("cssd", destination="T01", wash_program="quick", cooling_minutes=40))
     scan(BADGE)
-    assert [e["type"] for e in scan(TRAY).events] == ["wash_start"]
-    assert "step wash takes an instrument set" in scan(PACK).message
+    assert _asks(scan(TRAY)) == ("POST", "/cssd/receipts", {"set": TRAY})
+    scan("STEP:WASH")
+    assert scan(TRAY).message == "1 item(s); then the washer's barcode"
+    assert "step wash takes an instrument set or a machine" in scan(PACK).message
+    assert _asks(scan(MACHINE)) == (
+        "POST", "/cssd/washes", {"washer": MACHINE, "program": "quick", "sets": [TRAY]},
+    )  # fmt: skip
+    scan("STEP:WASHED")
+    assert _asks(scan(CYCLE)) == ("POST", f"/cssd/washes/{CYCLE}/finish", {"passed": True})
+    scan("STEP:INSPECT")
+    assert _asks(scan(TRAY)) == ("POST", f"/cssd/sets/{TRAY}/inspection", {"passed": True})
     scan("STEP:PACK")
-    assert scan(TRAY).verdict == Verdict.ADDED
-    packed = scan(OTHER)
-    (event,) = packed.events
-    assert (event["type"], event["counterparty"]) == ("pack", OTHER)
-    (label,) = packed.prints
-    assert label.kind == "pack_label"
-    assert label.facts["pack_id"] == event["details"]["pack"]
-    assert label.facts["pack_id"].startswith("PK")
+    scan(TRAY)
+    assert "one set at a time" in scan(TRAY2).message
+    packing = scan(OTHER)
+    assert _asks(packing) == ("POST", "/cssd/packs", {"set": TRAY, "checker": OTHER})
+    assert packing.call is not None and packing.call.pack_label and packing.prints == ()
+    scan("STEP:LOAD")
+    assert (
+        scan(PACK).message == f"{PACK}: scan the load card first (or a sterilizer, to open a load)"
+    )
+    opening = scan(MACHINE)
+    assert _asks(opening)[:2] == ("POST", "/cssd/loads")
+    assert scan(CYCLE).state.cycle == CYCLE
+    assert _asks(scan(PACK)) == ("POST", f"/cssd/loads/{CYCLE}/packs", {"pack": PACK})
+    assert _asks(scan("CMD:START")) == ("POST", f"/cssd/loads/{CYCLE}/start", None)
+    scan("STEP:UNLOAD")
+    assert "at the unload step, after the load card" in scan("CI:PASS").message
+    scan(CYCLE)
+    assert scan(PACK).message == "1 item(s); wet; then CI:PASS or CI:FAIL"
+    assert _asks(scan("CI:FAIL")) == (
+        "POST", f"/cssd/loads/{CYCLE}/unload",
+        {"cooling_minutes": 40, "chemical_indicator_passed": False, "wet_packs": [PACK]},
+    )  # fmt: skip
     scan("STEP:RELEASE")
-    assert [e["type"] for e in scan(PACK).events] == ["release"]
+    assert _asks(scan(CYCLE)) == ("POST", f"/cssd/loads/{CYCLE}/release", {})
+    scan("STEP:STORE")
+    assert _asks(scan(PACK)) == ("POST", "/cssd/storage", {"packs": [PACK]})
+    scan("STEP:DISPATCH")
+    scan(PACK)
+    assert _asks(scan(OTHER)) == (
+        "POST", "/cssd/dispatches", {"packs": [PACK], "courier": OTHER, "destination": "T01"},
+    )  # fmt: skip
+
+
+def test_a_cssd_answer_settles_the_scan() -> None:
+    station = _station("cssd", step="pack")
+    scan = Run(station)
+    scan(BADGE)
+    scan(TRAY)
+    before = scan.state
+    closing = Scan(OTHER, "s", at=scan.clock + timedelta(seconds=1))
+    asked = station.handle(before, closing)
+    pack = {
+        "barcode": PACK, "set": TRAY, "set_name_zh": "换药包", "set_name_en": "Dressing set",
+        "packer": BADGE, "packaging_material": "nonwoven", "packed_at": "2026-12-02T08:00:05Z",
+        "destination": "T01", "load": None, "sterilizer": None, "sterilized_on": None,
+        "expires_on": "2027-05-31",
+    }  # fmt: skip
+    done = station.settle(before, closing, asked, CallResult(Outcome.DONE, 201, pack))
+    assert done.verdict == Verdict.RECORDED and done.state.items == ()
+    assert done.message == f"packed {PACK} from {TRAY}, expires 2027-05-31; label printing"
+    (label,) = done.prints
+    assert (label.kind, label.facts["pack_id"], label.facts["expires_on"]) == (
+        "pack_label", PACK, "2027-05-31",
+    )  # fmt: skip
+    assert label.facts["set_name"] == "换药包" and label.facts["packaging"] == "nonwoven"
+    refused = CallResult(
+        Outcome.REFUSED, 409, {"detail": "the set is not inspected", "detail_zh": "未检查"}
+    )
+    no = station.settle(before, closing, asked, refused)
+    assert no.verdict == Verdict.REFUSED and no.state.items == (TRAY,)  # as before the scan
+    assert no.message == f"pack {TRAY}: the server refuses: 未检查"
+    assert [p.kind for p in no.prints] == ["refusal"]
+    down = station.settle(
+        before, closing, asked, CallResult(Outcome.UNREACHABLE, error="ConnectError: refused")
+    )
+    assert down.message == (
+        "CSSD steps need the server; nothing was recorded — scan again when it is back "
+        "(ConnectError: refused)"
+    )
+    again = station.handle(down.state, Scan(OTHER, "s", at=closing.at + timedelta(seconds=1)))
+    assert again.verdict == Verdict.ASKING  # not a double read: the first one was refused
+    unknown = station.settle(
+        before, closing, asked, CallResult(Outcome.UNKNOWN, error="ReadTimeout")
+    )
+    assert "it may have been recorded — check on the server" in unknown.message
+
+
+def test_a_cssd_station_needs_a_destination_to_dispatch() -> None:
+    scan = Run(_station("cssd", step="dispatch"))
+    scan(BADGE)
+    scan(PACK)
+    refused = scan(OTHER)
+    assert refused.verdict == Verdict.REFUSED and refused.call is None
+    assert "dispatch needs [station] destination" in refused.message
 
 
 def test_typed_input_is_tidied_but_scanned_input_is_not() -> None:
@@ -188,10 +278,17 @@ def test_a_bad_configured_step_is_reported() -> None:
 @pytest.mark.parametrize("mode", ["inventory", "lab_receipt", "clinic_dispatch", "cssd", "courier"])
 def test_no_mode_crashes_on_any_kind_of_code(mode: str) -> None:
     scan = Run(_station(mode))
-    codes = [BADGE, BOX, TRAY, PACK, MACHINE, OTHER, "S-1234", "COUNT:3", "CMD:CANCEL",
-             "STEP:PACK", "STEP:DISPATCH", "CMD:FOO", "", "\x00", "x" * 300]  # fmt: skip
+    codes = [BADGE, BOX, TRAY, PACK, MACHINE, CYCLE, OTHER, "S-1234", "COUNT:3", "CMD:CANCEL",
+             "STEP:PACK", "STEP:DISPATCH", "STEP:LOAD", "CMD:START", "STEP:UNLOAD", "CI:PASS",
+             "CMD:FOO", "", "\x00", "x" * 300]  # fmt: skip
     codes += [BADGE, OTHER]
     for code in codes * 2:
+        before = scan.state
         reaction = scan(code)
         assert reaction.message
         assert all(event["item"] in (BOX, TRAY, PACK) for event in reaction.events)
+        if reaction.call is not None:  # every kind of outcome settles, too
+            at = Scan(code, "s", at=scan.clock)
+            for outcome in Outcome:
+                result = CallResult(outcome, answer={"detail": "no"})
+                assert scan.station.settle(before, at, reaction, result).message
