@@ -21,7 +21,7 @@ from server.cssd.endpoints import router as cssd_router
 from server.custody.endpoints import router as custody_router
 from server.db import build_engine, build_sessionmaker, session_scope
 from server.devices.endpoints import router as devices_router
-from server.errors import install_error_handlers
+from server.errors import document_errors, install_error_handlers
 from server.items.endpoints import router as items_router
 from server.models import utc_now
 from server.people.endpoints import router as people_router
@@ -166,7 +166,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_web(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    _document_errors(app)
     return app
+
+
+def _document_errors(app: FastAPI) -> None:
+    """The OpenAPI document, built once, with the error bodies the handlers really send."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_errors(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_from_env() -> Any:

@@ -66,9 +66,62 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class FieldError(BaseModel):
+    loc: str
+    msg: str
+
+
+class ValidationErrorBody(BaseModel):
+    """What a 422 (and a 400 for a body that is not JSON) carries: the first problem in a
+    sentence and up to 50 of them by location."""
+
+    error: str
+    detail: str
+    errors: list[FieldError]
+
+
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a route: the documented error bodies."""
     return {status: {"model": ErrorBody} for status in statuses}
+
+
+_JSON = "application/json"
+
+
+def document_errors(openapi: dict[str, Any]) -> dict[str, Any]:
+    """Make the OpenAPI document say what the handlers below actually send.
+
+    * FastAPI documents its own 422 shape (``HTTPValidationError``); ours replaces it.
+    * A request body that is not JSON (or not a form) is answered 400 wherever a body is read.
+    * Error bodies are JSON even where the success is HTML (FastAPI gives them the route's
+      media type).
+    """
+    schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
+    schemas["HTTPValidationError"] = ValidationErrorBody.model_json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    schemas["HTTPValidationError"]["title"] = "ValidationErrorBody"
+    schemas["HTTPValidationError"].pop("$defs", None)
+    schemas["FieldError"] = FieldError.model_json_schema()
+    schemas.pop("ValidationError", None)
+    schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
+    error_body = {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    for item in openapi.get("paths", {}).values():
+        for operation in item.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            responses = operation["responses"]
+            if "requestBody" in operation and "400" not in responses:
+                responses["400"] = {
+                    "description": "The body is not valid JSON (or not a valid form)",
+                    "content": {_JSON: error_body},
+                }
+            for status, response in responses.items():
+                content = response.get("content")
+                if not status.startswith(("4", "5")) or not content or _JSON in content:
+                    continue
+                response["content"] = {_JSON: next(iter(content.values()))}
+    return openapi
 
 
 def _short(value: Any, limit: int = 80) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import time
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 
 def refuse_nul(value: str) -> str:
@@ -62,3 +63,25 @@ Password = Annotated[
     str, StringConstraints(min_length=8, max_length=200), AfterValidator(refuse_nul)
 ]
 JsonObject = Annotated[dict[str, Any], AfterValidator(_small_json_object)]
+
+
+def _local(value: time) -> time:
+    if value.tzinfo is not None:
+        raise ValueError("is a local time of day (HH:MM or HH:MM:SS) without a UTC offset")
+    return value
+
+
+# JSON Schema's "time" format is RFC 3339's full-time, which requires an offset; opening hours
+# are local to the consortium's time zone, so the document says what is actually sent.
+LocalTime = Annotated[
+    time,
+    AfterValidator(_local),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?$",
+            "description": "A local time of day in the consortium's time zone, HH:MM[:SS]",
+            "examples": ["08:00:00"],
+        }
+    ),
+]

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.config import JsonDict
 
 from server.enums import SiteKind
-from server.fields import Code, Name
+from server.fields import Code, LocalTime, Name
 
 EXAMPLE: JsonDict = {
     "code": "T01",
@@ -32,8 +32,8 @@ class SiteCreate(BaseModel):
     name_en: Name
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
-    opens_at: time = time(8, 0)
-    closes_at: time = time(17, 30)
+    opens_at: LocalTime = time(8, 0)
+    closes_at: LocalTime = time(17, 30)
     parent_code: Code | None = Field(None, description="The site this one belongs to")
 
 
@@ -45,8 +45,8 @@ class SiteUpdate(BaseModel):
     name_en: Name | None = None
     latitude: float | None = Field(None, ge=-90, le=90)
     longitude: float | None = Field(None, ge=-180, le=180)
-    opens_at: time | None = None
-    closes_at: time | None = None
+    opens_at: LocalTime | None = None
+    closes_at: LocalTime | None = None
     active: bool | None = None
 
 
@@ -61,7 +61,7 @@ class SiteRead(BaseModel):
     name_en: str
     latitude: float
     longitude: float
-    opens_at: time
-    closes_at: time
+    opens_at: LocalTime
+    closes_at: LocalTime
     parent_id: uuid.UUID | None
     active: bool
