@@ -6,6 +6,7 @@ Refusals can also sound the printer's buzzer or print a slip (see printing.py).
 
 from __future__ import annotations
 
+import sys
 import threading
 from datetime import datetime
 from typing import Final
@@ -49,7 +50,9 @@ class Feedback:
 
     def __init__(self, language: Language = Language.ZH, console: Console | None = None) -> None:
         self.language = language
-        self.console = console or Console(soft_wrap=True, highlight=False)
+        # Bound to the real stdout now: labels.printers swaps sys.stdout for a moment while it
+        # imports python-escpos (in the printer's thread), which would swallow a line.
+        self.console = console or Console(file=sys.stdout, soft_wrap=True, highlight=False)
         self._lock = threading.Lock()
 
     def _line(self, mark: str, style: str, text: str) -> None:

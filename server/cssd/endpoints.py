@@ -31,6 +31,7 @@ from server.cssd.schemas import (
     ReleaseIn,
     SetCreate,
     SetRead,
+    StorageIn,
     TemplateCreate,
     TemplateRead,
     TestIn,
@@ -312,7 +313,7 @@ def suggest_dispatch(
 
 @router.post("/storage", response_model=list[PackRead])
 def store_packs(
-    session: SessionDep, staff: CssdStaff, clock: ClockDep, data: DeliveryIn
+    session: SessionDep, staff: CssdStaff, clock: ClockDep, data: StorageIn
 ) -> list[PackRead]:
     items = service.store_packs(session, staff, data.packs, clock)
     return [_pack(session, item.barcode) for item in items]

@@ -274,6 +274,13 @@ class DeliveryIn(_In):
     courier: BarcodeText
 
 
+class StorageIn(_In):
+    packs: list[BarcodeText] = Field(min_length=1, max_length=500)
+    courier: BarcodeText | None = Field(
+        None, description="Not needed to store packs (accepted for clients that send it)"
+    )
+
+
 class UseIn(_In):
     patient_ref: ShortText = Field(min_length=1, description="Patient or encounter number")
 
