@@ -9,6 +9,7 @@ language = "zh"
 
 [station]
 mode = "lab_receipt"          # inventory | lab_receipt | clinic_dispatch | cssd | courier
+# cssd: wash_program, load_program, cooling_minutes, destination (dispatch), packaging
 
 [[inputs]]
 kind = "serial"
