@@ -209,50 +209,22 @@ def test_a_set_from_receipt_to_dispatch_through_the_station(
     assert {c["badge"] for c in calls} == {staff}
 
 
-def test_refusals_come_back_in_the_server_s_words(
-    tmp_path: Path, floor: Floor, pty_scanner: PtyScanner, capture_printer: CapturePrinter
-) -> None:
-    # A pack already in an open load built through the API.
-    tray = floor.tray
+def _packed_in_an_open_load(floor: Floor) -> str:
+    """A new pack, already in a load being built (through the API)."""
+    tray = floor.new_used_set()
     floor.call("POST", "/receipts", {"set": tray})
-    number = floor.call("POST", "/washes", {"washer": "WD1", "program": "p", "sets": [tray]}, 201)[
-        "number"
-    ]
-    floor.call("POST", f"/washes/{number}/finish", {"passed": True})
-    floor.call("POST", f"/sets/{tray}/inspection", {"passed": True})
-    pack = floor.call("POST", "/packs", {"set": tray, "checker": floor.world.badges["cssd2"]}, 201)[
-        "barcode"
-    ]
-    first = floor.call("POST", "/loads", {"sterilizer": "ST1", "program": "p"}, 201)["number"]
-    floor.call("POST", f"/loads/{first}/packs", {"pack": pack})
-
-    agent = _agent(
-        _config(tmp_path, str(floor.api.base_url), floor, pty_scanner, capture_printer.url)
+    wash = {"washer": "WD1", "program": "p", "sets": [tray]}
+    floor.call(
+        "POST",
+        f"/washes/{floor.call('POST', '/washes', wash, 201)['number']}/finish",
+        {"passed": True},
     )
-    clinic = floor.world.badges["clinic_staff"]  # works at T01, not at the CSSD
-    _say(agent, pty_scanner, clinic, "→")
-    other = floor.new_used_set()
-    wrong_site = _say(agent, pty_scanner, other, "✗")
-    assert f"receive {other}: the server refuses:" in wrong_site
-    assert f"({clinic}) does not work at CSSD" in wrong_site
-    _say(agent, pty_scanner, clinic, "←")
-    _say(agent, pty_scanner, floor.world.badges["cssd_staff"], "→")
-    _say(agent, pty_scanner, "STEP:LOAD", "⚙")
-    second = _id(_say(agent, pty_scanner, floor.sterilizer), "CY")
-    refused = _say(agent, pty_scanner, pack, "✗")
-    again = floor.api.post(f"/api/v1/cssd/loads/{second}/packs", json={"pack": pack})
-    assert again.status_code == 409
-    assert f"load {pack} into {second}: the server refuses: {again.json()['detail']}" in refused
-    assert agent.stop() == 0
-    assert floor.call("GET", f"/sets/{other}")["state"] == "in_transit_dirty"  # not received
-    assert floor.call("GET", f"/loads/{second}")["items"] == []
-    assert capture_printer.job() == bytes.fromhex("1b42020a")  # the buzzer, once per refusal
-    outbox = Outbox(tmp_path / "outbox.db")
-    calls = outbox.calls()
-    outbox.close()
-    assert [(c["status"], c["http_status"]) for c in calls] == [
-        ("refused", 403), ("done", 201), ("refused", 409),
-    ]  # fmt: skip
+    floor.call("POST", f"/sets/{tray}/inspection", {"passed": True})
+    checker = floor.world.badges["cssd2"]
+    pack = str(floor.call("POST", "/packs", {"set": tray, "checker": checker}, 201)["barcode"])
+    load = floor.call("POST", "/loads", {"sterilizer": "ST1", "program": "p"}, 201)["number"]
+    floor.call("POST", f"/loads/{load}/packs", {"pack": pack})
+    return pack
 
 
 class BlackHole:
@@ -283,11 +255,12 @@ class BlackHole:
         self.sock.close()
 
 
-def test_without_the_server_nothing_is_recorded_and_a_cut_off_call_is_reported(
+def test_server_down_a_cut_off_call_and_refusals_in_the_server_s_words(
     tmp_path: Path, floor: Floor, pty_scanner: PtyScanner, capture_printer: CapturePrinter
 ) -> None:
     tray, staff = floor.tray, floor.world.badges["cssd_staff"]
     floor.call("POST", "/receipts", {"set": tray})
+    pack = _packed_in_an_open_load(floor)
     down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     agent = _agent(_config(tmp_path, down, floor, pty_scanner, capture_printer.url))
     _say(agent, pty_scanner, staff, "→")
@@ -314,9 +287,34 @@ def test_without_the_server_nothing_is_recorded_and_a_cut_off_call_is_reported(
     assert "it may have been recorded: check on the server before scanning again" in report
     assert "POST /api/v1/cssd/washes" in report and staff in report
     assert "running: 1 set(s)" in _say(agent, pty_scanner, floor.washer)  # checked: scan again
+
+    # Refusals come back in the server's words, and leave nothing behind.
+    _say(agent, pty_scanner, staff, "←")
+    clinic = floor.world.badges["clinic_staff"]  # works at T01, not at the CSSD
+    _say(agent, pty_scanner, clinic, "→")
+    _say(agent, pty_scanner, "STEP:RECEIVE", "⚙")
+    other = floor.new_used_set()
+    wrong_site = _say(agent, pty_scanner, other, "✗")
+    assert f"receive {other}: the server refuses:" in wrong_site
+    assert f"({clinic}) does not work at CSSD" in wrong_site
+    _say(agent, pty_scanner, clinic, "←")
+    _say(agent, pty_scanner, staff, "→")
+    _say(agent, pty_scanner, "STEP:LOAD", "⚙")
+    second = _id(_say(agent, pty_scanner, floor.sterilizer), "CY")
+    refused = _say(agent, pty_scanner, pack, "✗")  # it is in another open load
+    again = floor.api.post(f"/api/v1/cssd/loads/{second}/packs", json={"pack": pack})
+    assert again.status_code == 409
+    assert f"load {pack} into {second}: the server refuses: {again.json()['detail']}" in refused
     assert agent.stop() == 0
+
     assert floor.call("GET", f"/sets/{tray}")["state"] == "washing"
+    assert floor.call("GET", f"/sets/{other}")["state"] == "in_transit_dirty"  # not received
+    assert floor.call("GET", f"/loads/{second}")["items"] == []
+    assert capture_printer.job() == bytes.fromhex("1b42020a")  # refusals sound the buzzer
     outbox = Outbox(tmp_path / "outbox.db")
     calls = outbox.calls()
     outbox.close()
-    assert [c["status"] for c in calls] == ["unreachable", "interrupted", "done"]
+    assert [(c["status"], c["http_status"]) for c in calls] == [
+        ("unreachable", None), ("interrupted", None), ("done", 201),
+        ("refused", 403), ("done", 201), ("refused", 409),
+    ]  # fmt: skip
