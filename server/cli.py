@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
@@ -131,6 +132,54 @@ def verify(
         f"[green]ledger intact[/green]: {report.events_checked} events, "
         f"{report.items_checked} items checked in {report.seconds:.2f} s"
     )
+
+
+@app.command("backup")
+def backup_command(
+    file: Annotated[Path, typer.Argument(help="Where to write the backup")],
+    force: Annotated[bool, typer.Option(help="Replace FILE if it exists")] = False,
+) -> None:
+    """Back up the whole database to FILE (SQLite: a copy; PostgreSQL: pg_dump -Fc)."""
+    from server.backup import BackupError, backup
+
+    settings = _settings()
+    try:
+        outcome = backup(
+            settings.database_url, file, say=_progress, force=force, pg_bin=settings.pg_bin
+        )
+    except BackupError as error:
+        raise _fail(str(error)) from None
+    console.print(
+        f"[green]backed up[/green] to {outcome.path} ({outcome.size:,} bytes, "
+        f"schema {outcome.revision or 'none'})"
+    )
+
+
+@app.command("restore")
+def restore_command(
+    file: Annotated[Path, typer.Argument(help="A file written by handoff backup")],
+    force: Annotated[
+        bool, typer.Option(help="Replace everything in a database that is not empty")
+    ] = False,
+) -> None:
+    """Restore FILE into the database, which must be empty (or pass --force)."""
+    from server.backup import BackupError, restore
+
+    settings = _settings()
+    try:
+        outcome = restore(
+            settings.database_url, file, say=_progress, force=force, pg_bin=settings.pg_bin
+        )
+    except BackupError as error:
+        raise _fail(str(error)) from None
+    console.print(
+        f"[green]restored[/green] {outcome.path} (schema {outcome.revision or 'none'}); "
+        "run `handoff db upgrade` if this version is newer, then `handoff verify`"
+    )
+
+
+def _progress(line: str) -> None:
+    err.print(f"[dim]{line}[/dim]", highlight=False)
 
 
 @user_app.command("add")

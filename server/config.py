@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     log_sql: bool = False
+    pg_bin: Path | None = Field(
+        default=None, description="Where pg_dump and pg_restore are (default: PATH, then Debian's)"
+    )
     # Route planning (server/plans): travel times, the couriers' day and vehicles.
     plan_travel: Annotated[
         str, Field(pattern="^(straight|matrix|osrm)$", description="straight, matrix or osrm")
