@@ -53,6 +53,9 @@ from server.items.service import register_item
 from server.models import Cycle, Device, Item, Pack, Person, SetTemplate, Site, Trip
 from server.people.schemas import PersonCreate
 from server.people.service import create_person
+from server.simulation.day import Clinic as SimulatedClinic
+from server.simulation.day import County as SimulatedCounty
+from server.simulation.day import Place
 from server.sites.schemas import SiteCreate
 from server.sites.service import create_site
 from server.specimens import service as specimens
@@ -735,3 +738,64 @@ def load_demo(
         f"log in as admin / {DEMO_PASSWORD}"
         + (f"; device tokens in {token_file}" if token_file else "")
     )
+
+
+def simulation_county(session: Session, clinics: int | None = None) -> SimulatedCounty:
+    """The demo county as ``handoff simulate`` plays a day of it (server.simulation.day).
+
+    Read from the database: the clinics (the first ``clinics`` of them by code) with their
+    staff and the specimen boxes empty there now, the couriers, the receivers at the
+    laboratory and the pathology centre, and the specimen types the townships send.
+    """
+
+    def place(site: Site) -> Place:
+        return Place(site.code, site.latitude, site.longitude)
+
+    sites = {site.id: site for site in session.execute(select(Site)).scalars()}
+    by_code = {site.code: site for site in sites.values()}
+    if "CH" not in by_code or not {"LAB", "PATH"} <= set(by_code):
+        raise Conflict("this database does not hold the demo county (run handoff demo)")
+    people = session.execute(
+        select(Person).where(Person.active.is_(True)).order_by(Person.username, Person.badge)
+    ).scalars()
+    staff: dict[str, list[str]] = {}
+    couriers: list[str] = []
+    for person in people:
+        home = sites.get(person.home_site_id) if person.home_site_id else None
+        if person.role == Role.courier:
+            couriers.append(person.badge)
+        elif home is not None and person.role in (Role.clinic_staff, Role.lab_receiver):
+            staff.setdefault(home.code, []).append(person.badge)
+    empty: dict[str, list[str]] = {}
+    for item in session.execute(
+        select(Item)
+        .where(Item.kind == ItemKind.specimen_box, Item.state == "available", Item.active)
+        .order_by(Item.barcode)
+    ).scalars():
+        home = sites.get(item.home_site_id) if item.home_site_id else None
+        if home is not None:
+            empty.setdefault(home.code, []).append(item.barcode)
+    townships = sorted(
+        (s for s in sites.values() if s.kind == SiteKind.township_clinic and s.code in staff),
+        key=lambda site: site.code,
+    )[:clinics]
+    return SimulatedCounty(
+        hub=place(by_code["CH"]),
+        clinics=tuple(
+            SimulatedClinic(place(site), staff[site.code][0], tuple(empty.get(site.code, ())))
+            for site in townships
+        ),
+        couriers=tuple(couriers),
+        receivers={code: tuple(staff.get(code, ())) for code in ("LAB", "PATH")},
+        specimens=tuple((code, centre) for code, _, centre in SPECIMENS),
+    )
+
+
+def read_device_tokens(path: Path) -> dict[str, str]:
+    """Site code → device token, from the file ``load_demo`` writes."""
+    tokens = {}
+    for line in path.read_text(encoding="utf-8").splitlines()[1:]:
+        parts = line.split("\t")
+        if len(parts) == 3:
+            tokens[parts[0]] = parts[2]
+    return tokens

@@ -172,7 +172,9 @@ def _prepare(
     elif isinstance(details.get("count"), int):
         box.count = int(details["count"])
     collected = _parse_time(details.get("collected_at")) or draft.occurred_at
-    box.collected_at = collected if box.collected_at is None else min(box.collected_at, collected)
+    # A box filled again after a trip starts a new load: its earlier collection time is over.
+    earlier = box.collected_at if draft.item.state == "prepared" else None
+    box.collected_at = collected if earlier is None else min(earlier, collected)
     destination = _text(details, "destination")
     if specimen is not None:
         box.specimen_type_id = specimen.id
