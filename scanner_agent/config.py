@@ -239,6 +239,9 @@ class AgentConfig(BaseSettings):
     backoff_seconds: Annotated[float, Field(gt=0, le=60)] = 0.5
     backoff_max_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     request_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    min_free_mb: Annotated[int, Field(ge=0, le=1_000_000)] = Field(
+        64, description="Below this much free space on the outbox's disk, scans are refused"
+    )
     station: StationConfig = StationConfig()
     inputs: list[InputConfig] = Field(default_factory=list)
     printer: PrinterConfig | None = None

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import shutil
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -27,7 +29,14 @@ from scanner_agent.config import AgentConfig, ConfigError, StationMode
 from scanner_agent.feedback import Feedback
 from scanner_agent.inputs import Scan, ScanSource, build_source
 from scanner_agent.outbox import Outbox
-from scanner_agent.stations import CallResult, Outcome, Reaction, Station, StationState
+from scanner_agent.stations import (
+    CallResult,
+    Outcome,
+    Reaction,
+    Station,
+    StationState,
+    Verdict,
+)
 from scanner_agent.sync import Sender
 
 __all__ = ["Agent"]
@@ -172,11 +181,49 @@ class Agent:
             outbox.close()
         return 0
 
+    def _no_room(self) -> str | None:
+        """Why scans cannot be kept safely now (the outbox's disk nearly full), or None."""
+        minimum = self.config.min_free_mb
+        try:
+            free = shutil.disk_usage(self.config.outbox.parent).free / 2**20
+        except OSError as error:
+            return f"cannot check the outbox's disk: {error.strerror or error}"
+        if free >= minimum:
+            return None
+        return (
+            f"disk nearly full ({free:.0f} MB free, {minimum} MB needed): "
+            f"scan NOT recorded — free space on {self.config.outbox.parent}, then scan again"
+        )
+
+    def _refuse_all(self, batch: list[Scan], why: str) -> None:
+        """Refuse scans loudly without writing anything (there is no safe place to)."""
+        self.feedback.problem(why)
+        for scan in batch:
+            self.feedback.scan(Reaction(Verdict.REFUSED, why, scan.text))
+
     def _serve(
         self, batch: list[Scan], state: StationState, outbox: Outbox, api: CssdClient | None
     ) -> StationState:
         """Handle scans that came together: one commit for all, except that a scan asking the
-        server is committed (with those before it), asked, and settled on its own."""
+        server is committed (with those before it), asked, and settled on its own. With the
+        disk nearly full, every scan is refused out loud: a scan the station acknowledged
+        but could not keep would be lost."""
+        why = self._no_room()
+        if why is not None:
+            self._refuse_all(batch, why)
+            return state
+        try:
+            return self._handle(batch, state, outbox, api)
+        except sqlite3.OperationalError as error:
+            if "full" not in str(error).lower():
+                raise
+            # SQLite rolled the transaction back: nothing of these scans was kept.
+            self._refuse_all(batch, f"disk full: scan NOT recorded ({error}); free space")
+            return outbox.state() or state
+
+    def _handle(
+        self, batch: list[Scan], state: StationState, outbox: Outbox, api: CssdClient | None
+    ) -> StationState:
         handled: list[tuple[Scan, Reaction]] = []
         for scan in batch:
             before = state
