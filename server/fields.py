@@ -18,6 +18,8 @@ def refuse_nul(value: str) -> str:
 
 
 MAX_JSON_OBJECT_BYTES = 16 * 1024
+# The largest id a BIGINT column holds: a larger one in a path or query is a 422, not a 500.
+MAX_ROW_ID = 2**63 - 1
 
 
 def _json_safe(value: Any, depth: int = 0) -> Any:

@@ -12,7 +12,7 @@ from server.custody import service
 from server.custody.schemas import BatchRejectedBody, EventBatch, IngestResponse, VerifyReport
 from server.deps import AdminUser, NowDep, SessionDep, SettingsDep, allow
 from server.enums import OPERATIONAL_ROLES
-from server.errors import error_responses
+from server.errors import ValidationErrorBody, error_responses
 
 router = APIRouter(tags=["ledger"], responses=error_responses(401, 403))
 Recorder = Annotated[Principal, Depends(allow(*OPERATIONAL_ROLES, devices=True))]
@@ -23,7 +23,10 @@ Recorder = Annotated[Principal, Depends(allow(*OPERATIONAL_ROLES, devices=True))
     response_model=IngestResponse,
     responses={
         **error_responses(400, 413),
-        422: {"model": BatchRejectedBody, "description": "An event was rejected; nothing written"},
+        422: {
+            "model": BatchRejectedBody | ValidationErrorBody,
+            "description": "An event was rejected, or the batch is malformed; nothing written",
+        },
     },
 )
 def ingest_events(

@@ -16,7 +16,7 @@ from server.lookup import item_by_barcode, site_by_ref
 router = APIRouter(prefix="/items", tags=["items"], responses=error_responses(401, 403))
 
 
-@router.get("", response_model=list[ItemRead])
+@router.get("", response_model=list[ItemRead], responses=error_responses(404))
 def list_items(
     session: SessionDep,
     _: Reader,

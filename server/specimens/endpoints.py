@@ -8,13 +8,15 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
+from server import audit
 from server.deps import NowDep, Reader, SessionDep, SettingsDep, StreamReader, require_person
 from server.enums import Role
 from server.errors import NotFound, error_responses
+from server.fields import MAX_ROW_ID
 from server.lookup import item_by_barcode
 from server.models import (
     Alert,
@@ -54,7 +56,9 @@ def list_specimen_types(session: SessionDep, _: Reader) -> Sequence[SpecimenType
 
 
 @router.post("/specimen-types", response_model=SpecimenTypeRead, status_code=201)
-def create_specimen_type(session: SessionDep, _: LabStaff, data: SpecimenTypeIn) -> SpecimenType:
+def create_specimen_type(
+    session: SessionDep, person: LabStaff, data: SpecimenTypeIn
+) -> SpecimenType:
     if session.execute(select(SpecimenType.id).where(SpecimenType.code == data.code)).first():
         from server.errors import Conflict
 
@@ -62,12 +66,20 @@ def create_specimen_type(session: SessionDep, _: LabStaff, data: SpecimenTypeIn)
     specimen = SpecimenType(**data.model_dump())
     session.add(specimen)
     session.flush()
+    audit.record(
+        session,
+        person,
+        "specimen_type.create",
+        "specimen_type",
+        data.code,
+        data.model_dump(mode="json"),
+    )
     return specimen
 
 
 @router.patch("/specimen-types/{code}", response_model=SpecimenTypeRead)
 def update_specimen_type(
-    session: SessionDep, _: LabStaff, code: str, data: SpecimenTypeUpdate
+    session: SessionDep, person: LabStaff, code: str, data: SpecimenTypeUpdate
 ) -> SpecimenType:
     """The laboratory edits its time limits and temperature classes."""
     specimen = session.execute(
@@ -75,9 +87,11 @@ def update_specimen_type(
     ).scalar_one_or_none()
     if specimen is None:
         raise NotFound(f"no specimen type {code[:40]}")
+    changes = data.model_dump(mode="json", exclude_unset=True, exclude_none=True)
     for name, value in data.model_dump(exclude_unset=True, exclude_none=True).items():
         setattr(specimen, name, value)
     session.flush()
+    audit.record(session, person, "specimen_type.update", "specimen_type", specimen.code, changes)
     return specimen
 
 
@@ -199,7 +213,7 @@ def list_alerts(
     _: Reader,
     now: NowDep,
     settings: SettingsDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     include_closed: bool = False,
 ) -> list[AlertRead]:
     """Open alerts (time limits at risk, temperature, seals, one-sided handoffs, manifests)."""
@@ -211,7 +225,12 @@ def list_alerts(
 
 
 @router.post("/alerts/{alert_id}/close", response_model=AlertRead)
-def close_alert(session: SessionDep, _: Resolver, now: NowDep, alert_id: int) -> AlertRead:
+def close_alert(
+    session: SessionDep,
+    _: Resolver,
+    now: NowDep,
+    alert_id: Annotated[int, Path(ge=1, le=MAX_ROW_ID)],
+) -> AlertRead:
     return reads.alert_read(session, service.close_alert(session, alert_id, now))
 
 
@@ -223,8 +242,8 @@ def close_alert(session: SessionDep, _: Resolver, now: NowDep, alert_id: int) ->
 async def stream_alerts(
     request: Request,
     _: StreamReader,
-    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID")] = None,
-    after: Annotated[int, Query(ge=0)] = 0,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_ROW_ID)] = None,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     seconds: Annotated[float, Query(gt=0, le=3600)] = 600,
 ) -> StreamingResponse:
     """Server-sent events: each new alert as it is raised. Reconnect with Last-Event-ID."""

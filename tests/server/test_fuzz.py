@@ -2,15 +2,18 @@
 
 One test per database: a fresh test county, a login token for each role and a device token,
 then for each operation and each caller a bounded number of generated requests (valid and
-invalid), sent in-process to the ASGI app. Every response must be no server error, carry a
-documented status code and content type, and match the documented body schema. Failures are
-collected over all operations and reported together.
+invalid; half of them with path parameters naming an item, site, person or device that exists,
+so that they get past the 404 into the handlers), sent in-process to the ASGI app. Every
+response must be no server error, carry a documented status code and content type, and match
+the documented body schema. Failures are collected over all operations and reported together.
+HANDOFF_FUZZ_EXAMPLES (default 3) sets the examples per operation and caller for a deeper run.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import traceback
 from datetime import timedelta
 from typing import Any
 
@@ -63,11 +66,38 @@ def _bounded(case: Any) -> None:
         case.body["time_limit"] = 0.1
 
 
-def _fuzz(cases: st.SearchStrategy[Any], session: ASGIClient, token: str) -> list[str]:
-    """Send up to EXAMPLES generated requests; the first two failures, described."""
-    seen: list[str] = []
+def _known(world: World) -> dict[str, list[str]]:
+    """Path values that exist, so that some requests get past the 404 into the handlers.
 
-    @hypothesis.given(case=cases)
+    Not the callers' own badge or device: a fuzzed DELETE of those would lock the caller out.
+    """
+    items = [world.box, world.box2, world.tray, world.pack]
+    return {
+        "barcode": [*items, world.devices["LAB"], world.devices["CSSD"]],
+        "ref": ["T02", "LAB", world.sites["T02"]],
+        "badge": [world.badges["courier2"], world.badges["cssd2"]],
+        "code": ["T02", "LAB"],
+    }
+
+
+def _with_known(case: Any, known: dict[str, list[str]], pick: int) -> None:
+    """Half the time, put an existing value into each path parameter that has one."""
+    if pick % 2 or not isinstance(case.path_parameters, dict):
+        return
+    for name in case.path_parameters:
+        if values := known.get(name):
+            case.path_parameters[name] = values[pick // 2 % len(values)]
+
+
+def _fuzz(
+    cases: st.SearchStrategy[Any], session: ASGIClient, token: str, known: dict[str, list[str]]
+) -> tuple[list[str], int]:
+    """Send up to EXAMPLES generated requests: the first two failures described, and how many
+    requests were sent."""
+    seen: list[str] = []
+    sent = 0
+
+    @hypothesis.given(case=cases, pick=st.integers(0, 63))
     @hypothesis.settings(
         max_examples=EXAMPLES,
         deadline=None,
@@ -76,8 +106,11 @@ def _fuzz(cases: st.SearchStrategy[Any], session: ASGIClient, token: str) -> lis
         phases=[Phase.explicit, Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    def run(case: Any) -> None:
+    def run(case: Any, pick: int) -> None:
+        nonlocal sent
+        _with_known(case, known, pick)
         _bounded(case)
+        sent += 1
         try:
             case.call_and_validate(
                 session=session, headers={"Authorization": f"Bearer {token}"}, checks=CHECKS
@@ -85,32 +118,41 @@ def _fuzz(cases: st.SearchStrategy[Any], session: ASGIClient, token: str) -> lis
         except (AssertionError, FailureGroup) as error:
             if len(seen) < 2:
                 seen.append(str(error)[:1500])
+        except Exception as error:  # the app raised: a 500 in production
+            if len(seen) < 2:
+                where = traceback.extract_tb(error.__traceback__)[-1]
+                seen.append(
+                    f"server error {type(error).__name__}: {str(error)[:300]} at "
+                    f"{where.filename}:{where.lineno}\n{case.as_curl_command()}"
+                )
 
     run()
-    return seen
+    return seen, sent
 
 
 def test_every_operation_as_every_caller(
     client: TestClient, world: World, session_factory: sessionmaker[Session]
 ) -> None:
     tokens = _tokens(session_factory, world)
+    known = _known(world)
     schema = schemathesis.openapi.from_dict(client.app.openapi())  # type: ignore[attr-defined]
     session = ASGIClient(client.app)  # the TestClient above runs the app's lifespan
     failures: list[str] = []
-    calls = 0
+    calls = operations = 0
     started = time.monotonic()
     for result in schema.get_all_operations():
         operation = result.ok()
+        operations += 1
         cases = st.one_of(
             operation.as_strategy(GenerationMode.POSITIVE),
             operation.as_strategy(GenerationMode.NEGATIVE),
         )
         for caller in CALLERS:
-            seen = _fuzz(cases, session, tokens[caller])
-            calls += EXAMPLES
+            seen, sent = _fuzz(cases, session, tokens[caller], known)
+            calls += sent
             failures += [f"{operation.label} as {caller}:\n{text}" for text in seen]
     elapsed = time.monotonic() - started
     print(f"fuzz: {calls} requests in {elapsed:.1f} s")
-    assert calls >= 77 * len(CALLERS)
+    assert operations >= 78 and calls >= operations * len(CALLERS)
     if failures:
         pytest.fail(f"{len(failures)} failures:\n\n" + "\n\n".join(failures), pytrace=False)
