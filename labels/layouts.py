@@ -1,6 +1,7 @@
 """What each label shows, and how it is drawn for a given medium.
 
-A label is a frozen dataclass of its facts (PackLabel, BoxLabel, SetTag, StaffBadge, LoadSheet).
+A label is a frozen dataclass of its facts (PackLabel, BoxLabel, SetTag, StaffBadge, LoadSheet,
+CycleCard).
 ``compose`` turns it into a LabelDoc (title, captioned fields, table, barcode data) in Chinese or
 English; ``render`` draws that document as a 1-bit image at the medium's dot pitch, and the
 ESC/POS native route prints the same document with the printer's own text and symbols.
@@ -28,6 +29,7 @@ __all__ = [
     "RECEIPT_58",
     "RECEIPT_80",
     "BoxLabel",
+    "CycleCard",
     "Field",
     "Label",
     "LabelDoc",
@@ -228,7 +230,26 @@ class LoadSheet:
             seen.add(item.pack_id)
 
 
-Label = PackLabel | BoxLabel | SetTag | StaffBadge | LoadSheet
+@dataclass(frozen=True, slots=True)
+class CycleCard:
+    """The card of a washer cycle or sterilizer load just opened, scanned at its later steps
+    (washed; start, unload, release)."""
+
+    cycle_id: str
+    number: str
+    wash: bool  # a washer cycle; else a sterilizer load
+    machine: str
+    program: str
+    opened_at: datetime
+    operator: str
+
+    def __post_init__(self) -> None:
+        _check_id(self.cycle_id, Kind.CYCLE, "cycle ID")
+        for name in ("number", "machine", "program", "operator"):
+            _check_text(getattr(self, name), name)
+
+
+Label = PackLabel | BoxLabel | SetTag | StaffBadge | LoadSheet | CycleCard
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +311,10 @@ _CAPTIONS: Final[Mapping[Language, Mapping[str, str]]] = MappingProxyType(
                 "col.no": "序",
                 "col.pack": "包号",
                 "col.set": "包名",
+                "wash.title": "清洗批次卡",
+                "loadcard.title": "灭菌锅次卡",
+                "number": "批次号",
+                "machine": "设备",
             }
         ),
         Language.EN: MappingProxyType(
@@ -330,6 +355,10 @@ _CAPTIONS: Final[Mapping[Language, Mapping[str, str]]] = MappingProxyType(
                 "col.no": "#",
                 "col.pack": "Pack",
                 "col.set": "Set",
+                "wash.title": "WASH CYCLE CARD",
+                "loadcard.title": "STERILIZER LOAD CARD",
+                "number": "Number",
+                "machine": "Machine",
             }
         ),
     }
@@ -412,6 +441,16 @@ def compose(label: Label, language: Language = Language.ZH) -> LabelDoc:
             )
             heading = (c["col.no"], c["col.pack"], c["col.set"])
             return LabelDoc(c["load.title"], tuple(fields), label.load_id, table, heading)
+        case CycleCard():
+            fields = [
+                row("number", label.number),
+                row("machine", label.machine),
+                row("program", label.program),
+                row("started", _stamp(label.opened_at)),
+                row("operator", label.operator),
+            ]
+            title = c["wash.title"] if label.wash else c["loadcard.title"]
+            return LabelDoc(title, tuple(fields), label.cycle_id)
     raise TypeError(f"not a label: {type(label).__name__}")
 
 

@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from labels.escpos_jobs import label_job
-from labels.layouts import BoxLabel, Label, LabelError, Language, Media, PackLabel
+from labels.layouts import (
+    BoxLabel,
+    CycleCard,
+    Label,
+    LabelError,
+    Language,
+    Media,
+    PackLabel,
+)
 from labels.printers import PrinterError, PrintJobs, PrintUnconfirmed
 from scanner_agent.config import Language as StationLanguage
 from scanner_agent.config import PrinterConfig
@@ -63,6 +71,16 @@ def _label(row: PrintRow) -> Label:
             seal_number=f["seal_number"],
             sealed_at=datetime.fromisoformat(f["sealed_at"]),
             count=int(f["count"]),
+        )
+    if row.kind == "cycle_card":
+        return CycleCard(
+            cycle_id=f["cycle_id"],
+            number=f["number"],
+            wash=bool(f["wash"]),
+            machine=f["machine"],
+            program=f["program"],
+            opened_at=datetime.fromisoformat(f["opened_at"]),
+            operator=f["operator"],
         )
     return PackLabel(
         pack_id=f["pack_id"],

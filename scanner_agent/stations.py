@@ -133,7 +133,7 @@ class Verdict(StrEnum):
 class PrintRequest:
     """A label (or slip) to print after the scan is committed; ``facts`` are JSON values."""
 
-    kind: str  # "pack_label" | "box_label" | "refusal"
+    kind: str  # "pack_label" | "box_label" | "cycle_card" | "refusal"
     description: str
     facts: dict[str, Any]
 
@@ -189,6 +189,7 @@ class ApiCall:
     remember_cycle: bool = False  # the answer (a cycle) becomes the station's open load
     forget_cycle: bool = False  # the open load is finished with
     pack_label: bool = False  # print the pack label from the answer (the server's record)
+    cycle_card: bool = False  # print the new cycle's card from the answer, to scan later
 
 
 class Outcome(StrEnum):
@@ -320,6 +321,9 @@ class Station:
                     message += " (the server's answer cannot be printed as a pack label)"
                 else:
                     prints = (label,)
+            if call.cycle_card:
+                card = _cycle_card(answer, scan, state.operator or call.badge)
+                prints = () if card is None else (card,)
             return Reaction(
                 Verdict.RECORDED, message, reaction.code, prints=prints,
                 state=_remember(state, scan, text, True), call=call,
@@ -624,7 +628,8 @@ class Station:
                 call = self._call(
                     state, "POST", "/cssd/washes", body,
                     f"wash {len(state.items)} set(s) in {code}",
-                    "wash {number} ({barcode}) running: {count} set(s)",
+                    "wash {number} ({barcode}) running: {count} set(s); card printing",
+                    cycle_card=True,
                 )  # fmt: skip
                 return self._ask(state, code, call, replace(state, items=()))
             case "wash" | "dispatch":
@@ -661,7 +666,7 @@ class Station:
                 call = self._call(
                     state, "POST", "/cssd/loads", body, f"open a load on {code}",
                     "load {number} ({barcode}) open on {machine}: scan packs, then CMD:START",
-                    remember_cycle=True,
+                    remember_cycle=True, cycle_card=True,
                 )  # fmt: skip
                 return self._ask(state, code, call)
             case "load" | "unload" if state.cycle is None:
@@ -764,6 +769,22 @@ class Station:
         if answer.get("expires_on") is None:
             return None
         return PrintRequest("pack_label", f"pack label {facts['pack_id']}", facts)
+
+
+def _cycle_card(answer: Any, scan: Scan, operator: str) -> PrintRequest | None:
+    """The card of the cycle the server just opened (CycleRead), to be scanned at later steps."""
+    if not isinstance(answer, dict) or not answer.get("barcode"):
+        return None
+    facts = {
+        "cycle_id": str(answer["barcode"]),
+        "number": str(answer.get("number") or answer["barcode"]),
+        "wash": answer.get("kind") == "wash",
+        "machine": str(answer.get("machine") or "—"),
+        "program": str(answer.get("program") or "—"),
+        "opened_at": scan.at.isoformat(),
+        "operator": operator or "—",
+    }
+    return PrintRequest("cycle_card", f"card for {facts['number']}", facts)
 
 
 def _remember(state: StationState, scan: Scan, text: str, kept: bool) -> StationState:

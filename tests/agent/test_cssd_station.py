@@ -140,6 +140,8 @@ def test_a_set_from_receipt_to_dispatch_through_the_station(
     _say(agent, pty_scanner, "STEP:WASH", "⚙")
     _say(agent, pty_scanner, tray, "+")
     cycle = _id(_say(agent, pty_scanner, floor.washer), "CY")
+    card = interpret(capture_printer.job(), RECEIPT_58.width_dots)
+    assert [read.text for read in decode(card.image)] == [cycle]  # the card scanned next
     _say(agent, pty_scanner, "STEP:WASHED", "⚙")
     assert "passed: 1 set(s) washed" in _say(agent, pty_scanner, cycle)
     _say(agent, pty_scanner, "STEP:INSPECT", "⚙")
@@ -169,6 +171,8 @@ def test_a_set_from_receipt_to_dispatch_through_the_station(
 
     _say(agent, pty_scanner, "STEP:LOAD", "⚙")
     load = _id(_say(agent, pty_scanner, floor.sterilizer), "CY")
+    card = interpret(capture_printer.job(), RECEIPT_58.width_dots)
+    assert [read.text for read in decode(card.image)] == [load]
     assert "in load ST1-" in _say(agent, pty_scanner, pack)
     assert "started: 1 pack(s)" in _say(agent, pty_scanner, "CMD:START")
     floor.call(

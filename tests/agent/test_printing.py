@@ -23,6 +23,7 @@ from tests.support.server import free_port
 BADGE, CHECKER = make_id(Kind.PERSON, "00000001"), make_id(Kind.PERSON, "00000002")
 BOX, TRAY = make_id(Kind.SPECIMEN_BOX, "0000000A"), make_id(Kind.INSTRUMENT_SET, "0000000B")
 PACK = make_id(Kind.PACK, "0000000C")
+STERILIZER, LOAD = make_id(Kind.MACHINE, "0000000D"), make_id(Kind.CYCLE, "0000000E")
 
 
 def _setup(tmp_path: Path, url: str, mode: str, refusal: str = "beep") -> tuple[Any, ...]:
@@ -111,6 +112,26 @@ def test_packing_prints_the_server_s_pack_record(
     assert (call["status"], call["http_status"], call["answer"]) == ("done", 201, answer)
     assert outbox.scans()[-1]["verdict"] == "recorded"
     assert outbox.state() == final.state
+
+
+def test_opening_a_load_prints_its_card_that_scans(
+    tmp_path: Path, capture_printer: CapturePrinter
+) -> None:
+    station, outbox, worker = _setup(tmp_path, capture_printer.url, "cssd")
+    _scan_all(station, outbox, [BADGE, "STEP:LOAD"])
+    before = outbox.state()
+    assert before is not None
+    opening = Scan(STERILIZER, "s", at=datetime(2026, 12, 2, 9, 1, tzinfo=UTC))
+    asked = station.handle(before, opening)
+    scan_seq = outbox.record(opening, asked)
+    answer = {"barcode": LOAD, "number": "L20261202-01", "kind": "sterilization",
+              "machine": "ST1", "program": "134C 4 min", "items": []}  # fmt: skip
+    final = station.settle(before, opening, asked, CallResult(Outcome.DONE, 201, answer))
+    outbox.settle_call(scan_seq, CallResult(Outcome.DONE, 201, answer), final)
+    assert worker.print_one() is True
+    printout = interpret(capture_printer.job(), RECEIPT_58.width_dots)
+    assert [read.text for read in decode(printout.image)] == [LOAD]  # scanned at unload, release
+    assert outbox.prints()[0]["kind"] == "cycle_card"
 
 
 def test_a_refusal_sounds_the_buzzer(tmp_path: Path, capture_printer: CapturePrinter) -> None:

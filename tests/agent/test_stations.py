@@ -245,6 +245,26 @@ def test_a_cssd_answer_settles_the_scan() -> None:
     assert "it may have been recorded — check on the server" in unknown.message
 
 
+def test_opening_a_wash_or_a_load_prints_its_card_from_the_server_s_answer() -> None:
+    station = _station("cssd", step="load")
+    scan = Run(station)
+    scan(BADGE)
+    before = scan.state
+    opening = Scan(MACHINE, "s", at=scan.clock + timedelta(seconds=1))
+    asked = station.handle(before, opening)
+    assert asked.call is not None and asked.call.cycle_card and asked.prints == ()
+    load = {"barcode": CYCLE, "number": "L20261202-01", "kind": "sterilization",
+            "machine": "ST1", "program": "134C", "items": []}  # fmt: skip
+    done = station.settle(before, opening, asked, CallResult(Outcome.DONE, 201, load))
+    (card,) = done.prints
+    assert card.kind == "cycle_card" and done.state.cycle == CYCLE
+    assert (card.facts["cycle_id"], card.facts["wash"], card.facts["operator"]) == (
+        CYCLE, False, BADGE,
+    )  # fmt: skip
+    failed = station.settle(before, opening, asked, CallResult(Outcome.REFUSED, 409, {}))
+    assert [p.kind for p in failed.prints] == ["refusal"]  # no card for a load never opened
+
+
 def test_a_cssd_station_needs_a_destination_to_dispatch() -> None:
     scan = Run(_station("cssd", step="dispatch"))
     scan(BADGE)

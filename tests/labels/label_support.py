@@ -17,6 +17,7 @@ from pyzbar import pyzbar
 from labels.identity import Kind, make_id
 from labels.layouts import (
     BoxLabel,
+    CycleCard,
     Label,
     LoadItem,
     LoadSheet,
@@ -65,11 +66,20 @@ def sample_labels() -> dict[str, Label]:
                 LoadItem(make_id(Kind.PACK, "6DQ0G7RE"), "缝合包"),
             ),
         ),
+        "cycle": CycleCard(
+            cycle_id=make_id(Kind.CYCLE, "9KQ2WD10"),
+            number="W20261122-02",
+            wash=True,
+            machine="全自动清洗消毒器1",
+            program="标准程序",
+            opened_at=datetime(2026, 11, 22, 8, 40, tzinfo=CHINA),
+            operator="李强",
+        ),
     }
 
 
 def label_id(label: Label) -> str:
-    for name in ("pack_id", "box_id", "set_id", "badge_id", "load_id"):
+    for name in ("pack_id", "box_id", "set_id", "badge_id", "load_id", "cycle_id"):
         if hasattr(label, name):
             return str(getattr(label, name))
     raise AssertionError(label)
