@@ -16,6 +16,7 @@ from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.auth.endpoints import router as auth_router
+from server.auth.throttle import LoginThrottle
 from server.config import Settings, get_settings
 from server.cssd.endpoints import router as cssd_router
 from server.custody.endpoints import router as custody_router
@@ -31,6 +32,7 @@ from server.specimens.endpoints import router as specimens_router
 from web.pages import STATIC_DIR
 from web.pages import router as pages_router
 from web.routes import install as install_web
+from web.security import SecurityHeaders
 
 logger = logging.getLogger("handoff")
 
@@ -144,6 +146,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         generate_unique_id_function=_operation_id,
     )
     app.state.settings = settings
+    app.state.login_throttle = LoginThrottle(
+        settings.login_max_failures,
+        settings.login_max_failures_per_client,
+        settings.login_window_seconds,
+    )
     url = make_url(settings.database_url)
     app.state.database_label = f"{url.get_backend_name()} ({url.database})"
     install_error_handlers(app)
@@ -166,6 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_web(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     _document_errors(app)
     return app
 

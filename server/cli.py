@@ -232,6 +232,23 @@ def device_add(
     print(token)
 
 
+@device_app.command("rotate")
+def device_rotate(
+    barcode: Annotated[str, typer.Argument(help="The device's barcode (DV…)")],
+) -> None:
+    """Give a device a new token; its old token is refused at once. Prints the new one once."""
+    from server.devices.service import rotate_token
+    from server.lookup import device_by_barcode
+
+    with _unit_of_work(_settings()) as session:
+        device = device_by_barcode(session, barcode)
+        token = rotate_token(session, None, device)
+        barcode = device.barcode
+    console.print(f"device [bold]{barcode}[/bold]: the old token no longer works")
+    console.print("new token (shown once, store it in the agent's config):")
+    print(token)
+
+
 @app.command()
 def demo(
     day: Annotated[

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     )
     timezone: str = Field(default="Asia/Shanghai", description="The consortium's time zone")
     access_token_minutes: Annotated[int, Field(ge=1, le=24 * 60)] = 30
+    login_max_failures: Annotated[
+        int, Field(ge=1, description="Failed logins for one username before it waits")
+    ] = 5
+    login_max_failures_per_client: Annotated[
+        int, Field(ge=1, description="Failed logins from one address before it waits")
+    ] = 30
+    login_window_seconds: Annotated[int, Field(ge=1, description="How long failures count")] = 900
     ingest_batch_limit: Annotated[int, Field(ge=1, le=100_000)] = 1000
     max_body_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
     future_tolerance_seconds: Annotated[int, Field(ge=0)] = 300

@@ -19,10 +19,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 class HandoffError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str, *, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        extra: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra or {}
+        self.headers = headers or {}
 
 
 class BadRequest(HandoffError):
@@ -145,7 +152,7 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(HandoffError)
     async def _domain(_: Request, exc: HandoffError) -> JSONResponse:
         body = {"error": type(exc).__name__, "detail": exc.detail, **exc.extra}
-        return JSONResponse(body, status_code=exc.status_code)
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers or None)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:

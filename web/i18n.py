@@ -34,6 +34,10 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "login.password": ("密码", "Password"),
     "login.submit": ("登录", "Log in"),
     "login.wrong": ("用户名或密码错误", "Wrong username or password"),
+    "login.throttled": (
+        "登录失败次数过多，请 {seconds} 秒后再试",
+        "Too many failed logins; try again in {seconds} s",
+    ),
     "login.hint": (
         "设备使用各自的令牌，不在此登录。",
         "Scanning devices use their own tokens and do not log in here.",

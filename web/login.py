@@ -9,6 +9,7 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from server.auth import service as auth
+from server.auth.throttle import TooManyAttempts
 from server.deps import NowDep, SessionDep
 from server.errors import NotAuthenticated
 from web.config import get_web_settings
@@ -54,10 +55,25 @@ def login(
 ) -> Response:
     """Check the password with the auth service and start a cookie session."""
     ttl = get_web_settings().session_hours * 3600
+    client = request.client.host if request.client else None
     try:
         if not username or not password:
             raise NotAuthenticated("wrong username or password")
-        issued = auth.login(session, username, password, timedelta(seconds=ttl), now)
+        issued = auth.throttled_login(
+            session,
+            request.app.state.login_throttle,
+            username,
+            password,
+            client,
+            timedelta(seconds=ttl),
+            now,
+        )
+    except TooManyAttempts as refused:
+        error = t(language(request), "login.throttled", seconds=refused.retry_after)
+        context = {"next": safe_next(next), "error": error, "username": username}
+        page = render(request, "ui/login.html", context, status_code=429)
+        page.headers["Retry-After"] = str(refused.retry_after)
+        return page
     except NotAuthenticated:
         context = {"next": safe_next(next), "error": t(language(request), "login.wrong"),
                    "username": username}  # fmt: skip

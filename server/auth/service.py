@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from labels.identity import InvalidId, Kind, parse_id
@@ -16,9 +17,12 @@ from server.auth.secrets import (
     token_digest,
     verify_password,
 )
+from server.auth.throttle import LoginThrottle, TooManyAttempts
 from server.enums import Role
 from server.errors import NotAuthenticated, NotPermitted
 from server.models import AccessToken, Device, Person, Site
+
+logger = logging.getLogger("handoff.auth")
 
 BADGE_HEADER = "X-Handoff-Badge"
 ACTING_DEVICE = "handoff.acting_device"  # Session.info key: the device a badge acts through
@@ -61,6 +65,46 @@ def login(
     )
     session.flush()
     return IssuedToken(token, expires_at)
+
+
+def throttled_login(
+    session: Session,
+    throttle: LoginThrottle,
+    username: str,
+    password: str,
+    client: str | None,
+    ttl: timedelta,
+    now: datetime,
+) -> IssuedToken:
+    """``login``, refused with 429 while this username or client has failed too often."""
+    try:
+        throttle.check(username, client)
+    except TooManyAttempts as refused:
+        # The username and address only: never the password, which may be the one tried.
+        logger.warning(
+            "login throttled for username %r from %s (%s s)",
+            username[:64],
+            client or "?",
+            refused.retry_after,
+        )
+        raise
+    try:
+        issued = login(session, username, password, ttl, now)
+    except NotAuthenticated:
+        throttle.failed(username, client)
+        raise
+    throttle.succeeded(username)
+    return issued
+
+
+def revoke(session: Session, token: str, now: datetime) -> None:
+    """Revoke a person's login token (logging out); later requests with it get 401."""
+    session.execute(
+        update(AccessToken)
+        .where(AccessToken.token_hash == token_digest(token), AccessToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    session.flush()
 
 
 def authenticate(session: Session, token: str, now: datetime) -> Principal:

@@ -29,6 +29,19 @@
   });
   document.addEventListener("DOMContentLoaded", function () { focusScan(true); });
 
+  // Print buttons (no inline handlers: the pages' policy allows no inline script).
+  document.addEventListener("click", function (event) {
+    var button = event.target && event.target.closest && event.target.closest("[data-print]");
+    if (button) { event.preventDefault(); window.print(); }
+  });
+  // The day picker moves to the chosen day as soon as it changes.
+  document.addEventListener("change", function (event) {
+    var field = event.target;
+    if (field && field.hasAttribute && field.hasAttribute("data-submit-on-change") && field.form) {
+      field.form.submit();
+    }
+  });
+
   // Live alerts: one EventSource per page, toasts and a board refresh trigger.
   function toast(text, kind) {
     var holder = document.getElementById("alerts-live");
