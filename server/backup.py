@@ -11,7 +11,10 @@ always a whole backup; it is readable by its owner only (it holds password hashe
 
 A restore refuses a database that already has tables unless ``force`` is given, and then
 replaces everything in it. It checks first that the file is a backup of the database's kind
-and of a Handoff database.
+and of a Handoff database. Stop the server before restoring: on PostgreSQL a forced restore
+waits for the server's connections to let go of the tables; on SQLite the server would keep
+reading its old pages. A backup of an older schema is brought up to date with
+``handoff db upgrade`` afterwards.
 """
 
 from __future__ import annotations

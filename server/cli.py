@@ -162,7 +162,8 @@ def restore_command(
         bool, typer.Option(help="Replace everything in a database that is not empty")
     ] = False,
 ) -> None:
-    """Restore FILE into the database, which must be empty (or pass --force)."""
+    """Restore FILE into the database, which must be empty (or pass --force). Stop the server
+    first; run `handoff db upgrade` and `handoff verify` after."""
     from server.backup import BackupError, restore
 
     settings = _settings()
