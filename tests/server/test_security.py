@@ -257,6 +257,8 @@ def test_pages_carry_security_headers_and_a_policy_without_inline_script(
             assert inline == [], path
             assert policy["script-src"] == "'self'"
         assert not re.search(r"\son[a-z]+=", html), path
+        # htmx evaluates trigger filters, js: values and hx-on with eval, which is refused too.
+        assert not re.search(r'hx-trigger="[^"]*\[|hx-vals="js:|hx-on', html), path
         assert not re.search(r"(src|href)=\"(https?:)?//", html), path
     api = client.get("/api/v1/people/me", headers=login(client, "courier"))
     assert api.headers["x-content-type-options"] == "nosniff"

@@ -34,6 +34,19 @@
     var button = event.target && event.target.closest && event.target.closest("[data-print]");
     if (button) { event.preventDefault(); window.print(); }
   });
+  // Boards that refresh themselves every few seconds, except while someone is filling in one
+  // of their forms (a filter in hx-trigger would need eval, which the pages' policy forbids).
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-refresh-every]").forEach(function (board) {
+      var seconds = parseFloat(board.getAttribute("data-refresh-every")) || 10;
+      setInterval(function () {
+        var active = document.activeElement;
+        if (active && active.closest && active.closest("form") && board.contains(active)) return;
+        if (window.htmx) window.htmx.trigger(board, "handoff:refresh");
+      }, seconds * 1000);
+    });
+  });
+
   // The day picker moves to the chosen day as soon as it changes.
   document.addEventListener("change", function (event) {
     var field = event.target;
