@@ -86,8 +86,7 @@ from server.db import build_engine, build_sessionmaker, session_scope
 from server.devices.schemas import DeviceCreate
 from server.devices.service import create_device
 from server.enums import ItemKind, Role, SiteKind
-from server.items.service import custody_chain
-from server.lookup import item_by_barcode
+from server.items.service import custody_chain_by_barcode
 from server.migrate import upgrade
 from server.models import CustodyEvent, Person
 from server.people.schemas import PersonCreate
@@ -1961,7 +1960,7 @@ def profiles(url: str, measurements: Measurements, barcode: str) -> list[Profile
         return reads.recall_read(session, recall).model_dump_json()
 
     def history(session: Session) -> Any:
-        return custody_chain(session, item_by_barcode(session, barcode)).model_dump_json()
+        return custody_chain_by_barcode(session, barcode).model_dump_json()
 
     def recall_post(session: Session) -> Any:
         from sqlalchemy import select

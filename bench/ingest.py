@@ -20,7 +20,7 @@ Phases:
 5. Custody lookup: the ledger is filled to ``--lookup-events`` events by COPY of valid,
    chained rows (ledger head and item projections updated, so ``handoff verify`` passes),
    then ``GET /api/v1/items/{barcode}/custody`` is timed for ``--lookups`` random items,
-   and the same through ``items.service.custody_chain`` in process.
+   and the same through ``items.service.custody_chain_by_barcode`` in process.
 6. A summary on stdout and in ``docs/benchmarks.md``.
 """
 
@@ -67,8 +67,7 @@ from server.db import build_engine, build_sessionmaker, session_scope
 from server.devices.schemas import DeviceCreate
 from server.devices.service import create_device
 from server.enums import ItemKind, Role, SiteKind
-from server.items.service import custody_chain
-from server.lookup import item_by_barcode
+from server.items.service import custody_chain_by_barcode
 from server.migrate import upgrade
 from server.models import Item
 from server.people.schemas import PersonCreate
@@ -910,7 +909,7 @@ def time_lookups(base: str, url: str, barcodes: Sequence[str], warmup: int) -> L
         def direct(barcode: str) -> tuple[float, float]:
             with factory() as session:
                 started = time.perf_counter()
-                chain = custody_chain(session, item_by_barcode(session, barcode))
+                chain = custody_chain_by_barcode(session, barcode)
                 called = time.perf_counter()
                 chain.model_dump_json()
                 return called - started, time.perf_counter() - started

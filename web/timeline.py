@@ -13,8 +13,8 @@ from server.custody.messages import render as render_flag
 from server.custody.service import verify_ledger
 from server.deps import SessionDep
 from server.errors import HandoffError, UnknownBarcode
-from server.items.service import custody_chain
-from server.lookup import ITEM_KINDS, item_by_barcode
+from server.items.service import custody_chain_by_barcode
+from server.lookup import ITEM_KINDS
 from web.i18n import Language, event_label, kind_label, state_label, t
 from web.render import language, page_router, render
 from web.session import AdminPerson, WebUser
@@ -34,7 +34,7 @@ def _answer(session: SessionDep, code: str, lang: Language) -> dict[str, Any]:
         flag = Flag(invalid.code, {"field": "item", "detail": invalid.reason, "text": code[:40]})
         return {"code": code, "chain": None, "error": render_flag(flag, lang)}
     try:
-        chain = custody_chain(session, item_by_barcode(session, code))
+        chain = custody_chain_by_barcode(session, code)
     except UnknownBarcode:
         return {"code": code, "chain": None, "error": t(lang, "timeline.no_item", code=code)}
     except HandoffError as error:

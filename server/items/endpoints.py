@@ -66,7 +66,7 @@ def retire_item(session: SessionDep, admin: AdminUser, barcode: str) -> ItemRead
 @router.get("/{barcode}/custody", response_model=CustodyChain, responses=error_responses(400, 404))
 def custody(session: SessionDep, _: Reader, barcode: str) -> Response:
     """The custody chain: every event of the item in order, with its hashes."""
-    chain = service.custody_chain(session, item_by_barcode(session, barcode))
+    chain = service.custody_chain_by_barcode(session, barcode)
     # Serialised once here: the chain is built from trusted rows, and FastAPI would
     # otherwise dump it, validate it again against the response model and dump it again.
     return Response(chain.model_dump_json(), media_type="application/json")

@@ -17,7 +17,7 @@ from server.custody.flags import Flag
 from server.custody.lifecycle import LIFECYCLES, REGISTERED
 from server.custody.messages import render
 from server.enums import ItemKind
-from server.errors import Conflict, Unprocessable
+from server.errors import Conflict, UnknownBarcode, Unprocessable
 from server.items.schemas import (
     CustodyChain,
     CustodyEventRead,
@@ -28,7 +28,7 @@ from server.items.schemas import (
     PartyRead,
     SiteRef,
 )
-from server.lookup import checked_id, site_by_ref
+from server.lookup import ITEM_KINDS, checked_id, site_by_ref
 from server.models import CustodyEvent, Device, Item, Person, Site
 
 
@@ -150,22 +150,56 @@ def _site_of(code: str | None, name_zh: str | None, name_en: str | None) -> Site
 def describe_item(session: Session, item: Item) -> ItemRead:
     """The item's current state, with its sites and holder by name."""
     places = session.execute(_PLACES, {"item_id": item.id}).one()
-    labels = LIFECYCLES[item.kind].labels.get(item.state, (item.state, item.state))
+    return _item_read(
+        item.barcode, item.kind, item.description, item.attributes, item.active, item.state,
+        item.last_seq, item.last_event_at, item.open_flags, *places,
+    )  # fmt: skip
+
+
+# The item's own columns and its places in one statement, by barcode: a custody lookup's
+# first question, without loading an ORM object it only shows.
+_ITEM_COLUMNS = (
+    Item.barcode, Item.kind, Item.description, Item.attributes, Item.active, Item.state,
+    Item.last_seq, Item.last_event_at, Item.open_flags,
+)  # fmt: skip
+_ITEM_AND_PLACES = (
+    select(Item.id, *_ITEM_COLUMNS, *_PLACES.selected_columns)
+    .select_from(Item)
+    .outerjoin(_HOME, _HOME.id == Item.home_site_id)
+    .outerjoin(_CURRENT, _CURRENT.id == Item.current_site_id)
+    .outerjoin(Person, Person.id == Item.holder_id)
+    .where(Item.barcode == bindparam("barcode"))
+)
+
+
+def _item_read(
+    barcode: str,
+    kind: ItemKind,
+    description: str,
+    attributes: dict[str, object],
+    active: bool,
+    state: str,
+    last_seq: int,
+    last_event_at: datetime | None,
+    open_flags: int,
+    *places: str | None,
+) -> ItemRead:
+    labels = LIFECYCLES[kind].labels.get(state, (state, state))
     return ItemRead(
-        barcode=item.barcode,
-        kind=item.kind,
-        description=item.description,
+        barcode=barcode,
+        kind=kind,
+        description=description,
         home_site=_site_of(*places[0:3]),
-        attributes=item.attributes,
-        active=item.active,
-        state=item.state,
+        attributes=attributes,
+        active=active,
+        state=state,
         state_label=labels[1],
         state_label_zh=labels[0],
-        last_seq=item.last_seq,
-        last_event_at=item.last_event_at,
+        last_seq=last_seq,
+        last_event_at=last_event_at,
         current_site=_site_of(*places[3:6]),
         holder=_party_of(*places[6:9]),
-        open_flags=item.open_flags,
+        open_flags=open_flags,
     )
 
 
@@ -200,8 +234,22 @@ def _party_of(badge: str | None, name: str | None, role: str | None) -> PartyRea
 
 def custody_chain(session: Session, item: Item) -> CustodyChain:
     """The item's events in order, each with its hashes and whether it still matches them."""
+    return _chain(session, item.id, item.last_seq, describe_item(session, item))
+
+
+def custody_chain_by_barcode(session: Session, text: str) -> CustodyChain:
+    """The custody chain of the item with barcode ``text`` (checked first): two statements."""
+    barcode = checked_id(text, ITEM_KINDS)
+    row = session.execute(_ITEM_AND_PLACES, {"barcode": barcode}).first()
+    if row is None:
+        raise UnknownBarcode(f"no item has the barcode {barcode}")
+    item_id, *columns = row
+    return _chain(session, item_id, row.last_seq, _item_read(*columns))
+
+
+def _chain(session: Session, item_id: uuid.UUID, last_seq: int, item: ItemRead) -> CustodyChain:
     events = []
-    for row in session.execute(_CHAIN, {"item_id": item.id}):
+    for row in session.execute(_CHAIN, {"item_id": item_id}):
         fields = ChainedFields(*row[: len(ledger.CHAINED_COLUMNS)])
         events.append(
             CustodyEventRead(
@@ -226,6 +274,6 @@ def custody_chain(session: Session, item: Item) -> CustodyChain:
             )
         )
     intact = all(event.hash_ok for event in events) and [e.item_seq for e in events] == list(
-        range(1, item.last_seq + 1)
+        range(1, last_seq + 1)
     )
-    return CustodyChain(item=describe_item(session, item), events=events, intact=intact)
+    return CustodyChain(item=item, events=events, intact=intact)

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from labels.identity import Kind, make_id
+from labels.identity import Kind, make_id, new_id
 from server.models import CustodyEvent, RejectedSubmission, utc_now
 from tests.support.helpers import World, device_auth, login, scan
 
@@ -65,6 +65,21 @@ class TestAccepted:
         assert all(e["hash_ok"] for e in chain["events"]) and chain["intact"]
         assert chain["events"][1]["device"] == world.devices["T01"]
         assert chain["events"][1]["actor"]["badge"] == staff
+        assert chain["item"]["barcode"] == world.box and chain["item"]["last_seq"] == 2
+        assert chain["item"]["home_site"]["code"] == "T01"
+
+    def test_custody_lookup_names_what_is_wrong_with_the_code(
+        self, client: TestClient, world: World
+    ) -> None:
+        headers = login(client, "courier")
+        wrong_check = world.box[:-1] + ("A" if world.box[-1] != "A" else "B")
+        misread = client.get(f"/api/v1/items/{wrong_check}/custody", headers=headers)
+        assert misread.status_code == 400 and "check" in misread.json()["detail"]
+        stranger = new_id(Kind.SPECIMEN_BOX)
+        unknown = client.get(f"/api/v1/items/{stranger}/custody", headers=headers)
+        assert unknown.status_code == 404 and stranger in unknown.json()["detail"]
+        badge = client.get(f"/api/v1/items/{world.badges['courier']}/custody", headers=headers)
+        assert badge.status_code == 400  # a badge is not an item
 
 
 class TestFlagged:
