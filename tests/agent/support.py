@@ -210,3 +210,20 @@ class AgentProcess:
     def wait(self, timeout: float = 60.0) -> int:
         assert self.process is not None
         return self.process.wait(timeout=timeout)
+
+
+def answer_to(
+    agent: AgentProcess, scanner: PtyScanner, code: str, timeout: float = 15.0
+) -> tuple[str, str]:
+    """Scan ``code`` and wait for the station's line about it: (its mark, the whole line).
+    Lines about other codes (stale ones) are skipped."""
+    scanner.send(code.encode() + b"\r")
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        line = agent.next_scan_line(left)
+        if line is None:
+            break
+        match = SCAN_LINE.match(line)
+        if match and match.group(2) == code:
+            return match.group(1), line
+    raise AssertionError(f"no answer for {code}; log:\n" + "\n".join(agent.log[-30:]))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -25,7 +24,7 @@ from labels.decode import decode
 from labels.escpos_render import interpret
 from labels.layouts import RECEIPT_58, Language, PackLabel, render
 from scanner_agent.outbox import Outbox
-from tests.agent.support import SCAN_LINE, AgentProcess, CapturePrinter, PtyScanner, write_config
+from tests.agent.support import AgentProcess, CapturePrinter, PtyScanner, answer_to, write_config
 from tests.server.test_cssd import TEMPLATE
 from tests.support.helpers import PASSWORD, World, scan
 from tests.support.server import free_port, running_server
@@ -109,17 +108,9 @@ def _agent(config: Path) -> AgentProcess:
 
 def _say(agent: AgentProcess, scanner: PtyScanner, code: str, mark: str = "✓") -> str:
     """Scan ``code``; return the station's line about it, which must carry ``mark``."""
-    scanner.send(code.encode() + b"\r")
-    deadline = time.monotonic() + 20
-    while (left := deadline - time.monotonic()) > 0:
-        line = agent.next_scan_line(left)
-        if line is None:
-            break
-        match = SCAN_LINE.match(line)
-        if match is not None and match.group(2) == code:
-            assert match.group(1) == mark, line
-            return line
-    raise AssertionError(f"no answer for {code}; log:\n" + "\n".join(agent.log[-30:]))
+    said, line = answer_to(agent, scanner, code, timeout=20)
+    assert said == mark, line
+    return line
 
 
 def _id(line: str, prefix: str) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from server.custody import ledger
 from server.migrate import upgrade
 from tests.agent.conftest import County, device_events
-from tests.agent.support import SCAN_LINE, AgentProcess, PtyScanner, write_config
+from tests.agent.support import AgentProcess, PtyScanner, answer_to, write_config
 from tests.support.server import free_port
 
 pytestmark = pytest.mark.slow
@@ -115,19 +115,6 @@ def database_url(cluster: Cluster) -> str:
     return cluster.url
 
 
-def _scan(agent: AgentProcess, scanner: PtyScanner, code: str) -> str:
-    scanner.send(code.encode() + b"\r")
-    deadline = time.monotonic() + 15
-    while (left := deadline - time.monotonic()) > 0:
-        line = agent.next_scan_line(left)
-        if line is None:
-            break
-        match = SCAN_LINE.match(line)
-        if match and match.group(2) == code:
-            return match.group(1)
-    raise AssertionError(f"no answer for {code}; log:\n" + "\n".join(agent.log[-30:]))
-
-
 def test_postgresql_stopped_mid_ingest_loses_nothing(
     tmp_path: Path,
     cluster: Cluster,
@@ -153,10 +140,10 @@ def test_postgresql_stopped_mid_ingest_loses_nothing(
     agent = AgentProcess(config).start()
     agent.wait_for(r"reading /dev/")
     for code in codes[:200]:
-        assert _scan(agent, pty_scanner, code) == "✓"
+        assert answer_to(agent, pty_scanner, code)[0] == "✓"
     cluster.stop()  # in the middle: the sender is still draining what was just scanned
     for code in codes[200:400]:  # the station goes on recording while the database is down
-        assert _scan(agent, pty_scanner, code) == "✓"
+        assert answer_to(agent, pty_scanner, code)[0] == "✓"
     answer = httpx.post(
         f"{server_url}/api/v1/events",
         headers={"Authorization": f"Bearer {county.token}"},
@@ -168,7 +155,7 @@ def test_postgresql_stopped_mid_ingest_loses_nothing(
     agent.wait_seen(r"retrying", timeout=30)
     cluster.start()
     for code in codes[400:]:
-        assert _scan(agent, pty_scanner, code) == "✓"
+        assert answer_to(agent, pty_scanner, code)[0] == "✓"
     deadline = time.monotonic() + 60
     while len(events := device_events(session_factory, county.device)) < len(codes):
         assert time.monotonic() < deadline, (len(events), agent.log[-20:])

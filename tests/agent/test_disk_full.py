@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from scanner_agent.outbox import Outbox
 from tests.agent.conftest import County, device_events
-from tests.agent.support import SCAN_LINE, AgentProcess, PtyScanner, write_config
+from tests.agent.support import AgentProcess, PtyScanner, answer_to, write_config
 
 pytestmark = pytest.mark.slow
 MIN_FREE_MB = 1
@@ -49,19 +49,6 @@ def small_disk() -> Iterator[Path | None]:
             subprocess.run(["umount", "-l", str(where)], capture_output=True, check=False)
         with contextlib.suppress(OSError):
             where.rmdir()
-
-
-def _answer(agent: AgentProcess, scanner: PtyScanner, code: str) -> tuple[str, str]:
-    scanner.send(code.encode() + b"\r")
-    deadline = time.monotonic() + 15
-    while (left := deadline - time.monotonic()) > 0:
-        line = agent.next_scan_line(left)
-        if line is None:
-            break
-        match = SCAN_LINE.match(line)
-        if match and match.group(2) == code:
-            return match.group(1), line
-    raise AssertionError(f"no answer for {code}; log:\n" + "\n".join(agent.log[-20:]))
 
 
 def _fill(disk: Path, leave_mb: float) -> Path:
@@ -101,17 +88,17 @@ def test_a_nearly_full_disk_refuses_scans_loudly_and_loses_none(
     recorded: list[str] = []
     if small_disk is not None:
         for code in boxes[:10]:
-            assert _answer(agent, pty_scanner, code)[0] == "✓"
+            assert answer_to(agent, pty_scanner, code)[0] == "✓"
             recorded.append(code)
         filler = _fill(small_disk, leave_mb=0.5)
     for code in boxes[10:15]:
-        mark, line = _answer(agent, pty_scanner, code)
+        mark, line = answer_to(agent, pty_scanner, code)
         assert mark == "✗", line
         assert "disk nearly full" in line and "NOT recorded" in line, line
     if small_disk is not None:
         filler.unlink()
         for code in boxes[15:25]:
-            assert _answer(agent, pty_scanner, code)[0] == "✓"
+            assert answer_to(agent, pty_scanner, code)[0] == "✓"
             recorded.append(code)
     deadline = time.monotonic() + 30
     while len(events := device_events(session_factory, county.device)) < len(recorded):

@@ -26,7 +26,7 @@ from labels.identity import Kind, new_id
 from scanner_agent.outbox import Outbox
 from tests.agent.conftest import County, device_events
 from tests.agent.gate import Gate
-from tests.agent.support import SCAN_LINE, AgentProcess, PtyScanner, write_config
+from tests.agent.support import SCAN_LINE, AgentProcess, PtyScanner, answer_to, write_config
 
 SCANS = int(os.environ.get("HANDOFF_AGENT_TEST_SCANS", "10000"))
 SCANNERS = 4
@@ -50,17 +50,7 @@ def _config(tmp_path: Path, server_url: str, county: County, *inputs: dict[str, 
 
 def _scan(agent: AgentProcess, scanner: PtyScanner, code: str, timeout: float = 15.0) -> str:
     """Send one code and wait for the station's line about it (stale lines are skipped)."""
-    scanner.send(code.encode() + b"\r")
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        line = agent.next_scan_line(left)
-        if line is None:
-            break
-        match = SCAN_LINE.match(line)
-        assert match is not None
-        if match.group(2) == code:
-            return match.group(1)
-    raise AssertionError(f"no answer for {code}; log:\n" + "\n".join(agent.log[-40:]))
+    return answer_to(agent, scanner, code, timeout)[0]
 
 
 def _wait_for_events(
