@@ -21,6 +21,7 @@ from server.db import build_engine, build_sessionmaker, session_scope
 from server.enums import Role
 from server.errors import HandoffError
 from server.label_cli import label_app
+from server.simulation.cli import simulate_command
 
 app = typer.Typer(
     help="Handoff: chain of custody for a county medical consortium.", no_args_is_help=True
@@ -295,6 +296,9 @@ def plan_day(
     except HandoffError as error:
         raise _fail(error.detail) from None
     typer.echo(text)
+
+
+app.command("simulate")(simulate_command)
 
 
 def main() -> None:  # pragma: no cover - console entry

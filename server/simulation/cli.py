@@ -67,7 +67,7 @@ def simulate_command(
 
     from server.simulation.county import prepare_county
     from server.simulation.day import plan_day
-    from server.simulation.run import Options, SimulationError
+    from server.simulation.run import Options, SimulationError, reachable
     from server.simulation.run import simulate as run_simulation
 
     problems = [
@@ -85,6 +85,11 @@ def simulate_command(
     for message, wrong in problems:
         if wrong:
             raise _fail(message, 2)
+    if server_url is not None:
+        try:
+            reachable(server_url.rstrip("/"))
+        except SimulationError as error:
+            raise _fail(str(error)) from None
     settings = _settings()
     if database_url:
         settings = settings.model_copy(update={"database_url": database_url})

@@ -33,7 +33,7 @@ import httpx
 
 from server.simulation.day import SCAN_GAP, Post, Schedule, StationSpec
 
-__all__ = ["Options", "Report", "SimulationError", "simulate"]
+__all__ = ["Options", "Report", "SimulationError", "reachable", "simulate"]
 
 ROOT = Path(__file__).resolve().parents[2]
 _STARTUP_SECONDS = 90.0
@@ -175,10 +175,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _server(options: Options, log: IO[bytes]) -> Iterator[tuple[str, int | None]]:
-    """The server's URL and (if started here) its process ID."""
+def _server(
+    options: Options, log: IO[bytes]
+) -> Iterator[tuple[str, int | None, Callable[[], None]]]:
+    """The server's URL, its process ID (if started here) and a call that waits until it
+    answers (raising SimulationError if it cannot be reached)."""
     if options.server_url is not None:
-        yield options.server_url.rstrip("/"), None
+        base = options.server_url.rstrip("/")
+        yield base, None, lambda: reachable(base)
         return
     port = _free_port()
     env = {**os.environ, "HANDOFF_DATABASE_URL": options.database_url}
@@ -188,7 +192,8 @@ def _server(options: Options, log: IO[bytes]) -> Iterator[tuple[str, int | None]
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
-    try:
+
+    def ready() -> None:
         deadline = time.monotonic() + _STARTUP_SECONDS
         while True:
             if process.poll() is not None:
@@ -197,13 +202,15 @@ def _server(options: Options, log: IO[bytes]) -> Iterator[tuple[str, int | None]
                 )
             try:
                 if httpx.get(f"{base}/openapi.json", timeout=2).status_code == 200:
-                    break
+                    return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
                 raise SimulationError(f"the server did not start in {_STARTUP_SECONDS:.0f} s")
             time.sleep(0.2)
-        yield base, process.pid
+
+    try:
+        yield base, process.pid, ready
     finally:
         process.terminate()
         try:
@@ -211,6 +218,13 @@ def _server(options: Options, log: IO[bytes]) -> Iterator[tuple[str, int | None]
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def reachable(base: str) -> None:
+    try:
+        httpx.get(f"{base}/openapi.json", timeout=10)
+    except httpx.TransportError as error:
+        raise SimulationError(f"cannot reach the server at {base}: {error}") from None
 
 
 def _tree_rss_mb(pid: int) -> float:
@@ -437,30 +451,38 @@ def simulate(
     started = time.monotonic()
     with (
         (options.work_dir / "server.log").open("wb") as server_log,
-        _server(options, server_log) as (base, pid),
+        _server(options, server_log) as (base, pid, server_ready),
     ):
-        api = Api(base, tokens, options.admin)
+        runs = [
+            _station(spec, base, tokens[spec.site], options.work_dir / "stations")
+            for spec in schedule.stations
+            if spec.site in tokens
+        ]
+        if len(runs) < len(schedule.stations):
+            missing = sorted({s.site for s in schedule.stations} - set(tokens))
+            raise SimulationError(f"no device token for {', '.join(missing)} in the token file")
         try:
-            api.check_devices({spec.site for spec in schedule.stations})
-            before = api.verify()
-            if not before["ok"]:
-                raise SimulationError("the ledger does not verify before the run")
-            runs = [
-                _station(spec, base, tokens[spec.site], options.work_dir / "stations")
-                for spec in schedule.stations
-            ]
+            if options.server_url is not None:
+                server_ready()  # before starting anything
             say(f"starting {len(runs)} agents against {base} …")
+            for run in runs:  # they start while the server does: they wait for it
+                _start_agent(run)
+            server_ready()
+            api = Api(base, tokens, options.admin)
             try:
-                for run in runs:
-                    _start_agent(run)
+                api.check_devices({spec.site for spec in schedule.stations})
+                before = api.verify()
+                if not before["ok"]:
+                    raise SimulationError("the ledger does not verify before the run")
                 _wait_ready(runs)
                 _play(schedule, runs, api, options, report, pid, say)
-            finally:
                 _stop_agents(runs)
-            _settle(runs, report)
-            after = api.verify()
+                _settle(runs, report)
+                after = api.verify()
+            finally:
+                api.close()
         finally:
-            api.close()
+            _stop_agents(runs)
     report.verify = after
     report.events_expected = schedule.events + extra_expected
     report.events_stored = int(after["head_position"]) - int(before["head_position"])
