@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 APT_PACKAGES := libzbar0 fonts-wqy-microhei libusb-1.0-0
 DEMO_DB := var/demo.db
 
-.PHONY: run test lint bench-ingest bench-decode bench-cssd bench-routing bench-agent system-packages venv clean
+.PHONY: run test lint bench-ingest bench-decode bench-cssd bench-routing bench-agent soak system-packages venv clean
 
 run: venv ## Start the server with a fresh demo county on SQLite at http://127.0.0.1:8000
 	@rm -f $(DEMO_DB) $(DEMO_DB)-wal $(DEMO_DB)-shm
@@ -32,6 +32,9 @@ bench-decode: venv ## Camera decoding over ../shared/bench/decode (zxing-cpp as 
 
 bench-cssd: venv ## A year of a busy CSSD on PostgreSQL: board, recall report, pack history
 	$(BIN)/python -m bench.cssd
+
+soak: venv ## Ten minutes of a county day at 20x: 42 real agents, 4 workers, fresh PostgreSQL database
+	$(BIN)/python -m bench.soak $(ARGS)
 
 bench-agent: venv ## Scanner agent: scan-to-commit latency, drain of 100,000 queued events (PostgreSQL)
 	$(BIN)/python -m bench.agent $(ARGS)
