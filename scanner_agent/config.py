@@ -203,6 +203,9 @@ class StationConfig(_Strict):
         "", description="clinic_dispatch: where boxes go (for the label); cssd: where packs go"
     )
     temperature_class: str = "2-8°C"
+    specimen_type: str | None = Field(
+        None, description="clinic_dispatch: the specimen type code of the boxes sealed here"
+    )
     # cssd: what the station sends with its API calls (the server computes expiry and IDs)
     packaging: str | None = Field(
         None, description="cssd pack: packaging material, if not the set template's"

@@ -10,7 +10,8 @@ Modes (``[station] mode``):
 * ``inventory``: every box, set or pack scanned is ``observed`` (a badge signs in, optional).
 * ``lab_receipt``: badge, then boxes: each is ``receive``.
 * ``clinic_dispatch``: badge; a box, then its seal tag (``COUNT:<n>`` in between records the
-  specimen count) is ``seal`` and prints the box label; a set is ``return_used``.
+  specimen count) is ``prepare`` then ``seal`` and prints the box label; a set is
+  ``return_used``.
 * ``courier``: the courier's badge, a step (pickup, handoff, deliver, collect), items, then the
   other person's badge: one event per item with both parties.
 * ``cssd``: badge, a step (``[station] step`` or a ``STEP:<name>`` card), then its codes. CSSD
@@ -568,9 +569,21 @@ class Station:
 
     def _sealed(self, state: StationState, scan: Scan, seal: str) -> Reaction:
         box = state.box or ""
+        config = self.config.station
+        # The box is prepared (filled) and sealed at the bench: both are recorded, so a
+        # clinic without a system of its own that sends the specimen list still has a
+        # valid sequence. Only what the station knows goes into the prepare (not the label's
+        # destination, which a clinic system's specimen list may have set otherwise); a box
+        # already prepared elsewhere keeps its specimen type, destination and collection time.
+        filled: dict[str, Any] = {}
+        if state.count is not None:
+            filled["count"] = state.count
+        if config.specimen_type:
+            filled["specimen_type"] = config.specimen_type
         details: dict[str, Any] = {"seal": seal}
         if state.count is not None:
             details["count"] = state.count
+        prepare = self._event(scan, "prepare", box, state.operator, details=filled)
         event = self._event(scan, "seal", box, state.operator, details=details)
         facts = {
             "box_id": box,
@@ -583,7 +596,8 @@ class Station:
         }
         label = PrintRequest("box_label", f"box label {box}", facts)
         return Reaction(
-            Verdict.RECORDED, f"sealed with {seal}; label printing", box, (event,), (label,),
+            Verdict.RECORDED, f"sealed with {seal}; label printing", box, (prepare, event),
+            (label,),
             replace(state, box=None, count=None),
         )  # fmt: skip
 

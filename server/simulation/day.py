@@ -11,7 +11,7 @@ empty box back). Times are offsets from the start of the simulated day (07:50).
 Stations, per site (each its own agent process at that site, with the site's device):
 
 * ``T01/bench`` (``clinic_dispatch``): the clinic's staff member signs in, then each box,
-  ``COUNT:<n>`` and the seal tag: a ``seal`` event.
+  ``COUNT:<n>`` and the seal tag: a ``prepare`` (the count) and a ``seal`` event.
 * ``T01/door`` (``courier``): the courier's badge, ``STEP:PICKUP``, the boxes, the clinic
   staff's badge (and ``STEP:DELIVER`` with the empty boxes brought back), the courier's badge
   again to sign out.
@@ -271,7 +271,7 @@ def _loop(day: _Day, courier: str, sector: list[Clinic], depart: timedelta) -> t
             seal = f"S{100000 + day.seals:06d}"
             day.episode(
                 prepared + timedelta(minutes=5), f"{code}/bench",
-                [box, f"COUNT:{count}", seal], 1, f"seal {box}",
+                [box, f"COUNT:{count}", seal], 2, f"seal {box}",  # prepare + seal
             )  # fmt: skip
             carried.append((box, centre))
         lines = [courier]

@@ -135,10 +135,14 @@ def test_clinic_dispatch_seals_a_box_and_prints_its_label() -> None:
     assert "waits for its seal tag" in scan(BOX2).message
     assert scan("COUNT:12").verdict == Verdict.ADDED
     sealed = scan("S-004512")
-    (event,) = sealed.events
+    prepare, event = sealed.events  # filled and sealed here: a valid sequence on its own
+    assert (prepare["type"], prepare["item"], prepare["details"]) == (
+        "prepare", BOX, {"count": 12},
+    )  # fmt: skip
     assert (event["type"], event["item"], event["details"]) == (
         "seal", BOX, {"seal": "S-004512", "count": 12},
     )  # fmt: skip
+    assert prepare["event_id"] != event["event_id"]
     (label,) = sealed.prints
     assert label.kind == "box_label"
     assert (label.facts["box_id"], label.facts["count"], label.facts["destination"]) == (
