@@ -1,7 +1,7 @@
 """The OR-Tools model behind :func:`routing.plan`; nothing here is public API.
 
-Node layout: one node per distinct start/end place of the couriers, then one node per end of
-each modelled request (a pickup node and/or a delivery node). Everything OR-Tools calls an
+Node layout: one node per end of each modelled request (a pickup node and/or a delivery
+node), then one node per distinct start/end place of the couriers. Everything OR-Tools calls an
 index stays in this module; callers get routes as lists of :class:`Visit` records.
 """
 
@@ -131,13 +131,6 @@ class Compiled:
         self.site_service = [round(site.service * scale) for site in problem.sites]
         dims = problem.dimensions
         self.nodes: list[Node] = []
-        self.depot_node: dict[int, int] = {}
-        for vehicle in problem.vehicles:
-            for site_id in (vehicle.start, vehicle.end):
-                site = site_index[site_id]
-                if site not in self.depot_node:
-                    self.depot_node[site] = len(self.nodes)
-                    self.nodes.append(Node(site, None, False, 0, (0, 0), (0,) * len(dims)))
         self.pickup_node: dict[int, int] = {}
         self.delivery_node: dict[int, int] = {}
         for number, request in enumerate(self.requests):
@@ -168,6 +161,19 @@ class Compiled:
                         tuple(-amount for amount in amounts),
                     )
                 )
+        # The couriers' places come after the request nodes. OR-Tools 9.15's ruin step
+        # (PickRandomPerformedVisit) draws its seed visit from the first Size() - vehicles
+        # indices, which holds every visit only when the depots are numbered last; with
+        # two depots numbered first it never drew the last visit, and looped forever
+        # (holding the GIL) once that was the only one performed.
+        self.visits = len(self.nodes)
+        self.depot_node: dict[int, int] = {}
+        for vehicle in problem.vehicles:
+            for site_id in (vehicle.start, vehicle.end):
+                site = site_index[site_id]
+                if site not in self.depot_node:
+                    self.depot_node[site] = len(self.nodes)
+                    self.nodes.append(Node(site, None, False, 0, (0, 0), (0,) * len(dims)))
         self.vehicle_number = {v.id: number for number, v in enumerate(problem.vehicles)}
         self.vehicle_start = [self.depot_node[site_index[v.start]] for v in problem.vehicles]
         self.vehicle_end = [self.depot_node[site_index[v.end]] for v in problem.vehicles]
@@ -204,7 +210,7 @@ class Compiled:
         )
         model.AddDimension(transit, self.horizon, self.horizon, False, "time")
         self.time = model.GetDimensionOrDie("time")
-        for node in range(len(self.depot_node), count):
+        for node in range(self.visits):
             low, high = nodes[node].window
             self.time.CumulVar(manager.NodeToIndex(node)).SetRange(low, min(high, self.horizon))
         for number, vehicle in enumerate(problem.vehicles):
@@ -383,10 +389,9 @@ class Compiled:
             log.seen(model.CostVar().Max())
 
         model.AddAtSolutionCallback(on_solution)
-        visits = len(self.nodes) - len(self.depot_node)
+        visits = self.visits
         if self.settings.scheme != "ils" or visits < self.settings.ils_min_visits:
-            # OR-Tools 9.15's ILS can loop forever on a one-visit model with two depots, and
-            # tiny models need no ruin-and-recreate: guided local search there.
+            # Tiny models need no ruin-and-recreate: guided local search there.
             assignment = model.SolveWithParameters(self.parameters(time_limit, "gls"))
             if assignment is None:
                 log.status = STATUS.Name(model.status())
