@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -46,12 +46,43 @@ def _uuid(value: uuid.UUID | None) -> str | None:
     return None if value is None else value.hex
 
 
-def _instant(value: datetime) -> str:
+def _reference_instant(value: datetime) -> str:
     # Microseconds in UTC: what both SQLite and PostgreSQL give back unchanged.
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def canonical_bytes(fields: ChainedFields, prev_hash: str) -> bytes:
+_NO_OFFSET = timedelta(0)
+
+
+def _instant(value: datetime) -> str:
+    """``_reference_instant``, faster (isoformat is C; strftime goes through the locale)."""
+    if value.utcoffset() != _NO_OFFSET:
+        value = value.astimezone(UTC)
+    if value.year < 1000:  # isoformat pads the year, strftime does not
+        return _reference_instant(value)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+_encode = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+_string = json.encoder.encode_basestring  # what the encoder above writes for a str
+
+
+def _text(value: str | None) -> str:
+    return "null" if value is None else _string(value)
+
+
+def _hex(value: uuid.UUID | None) -> str:
+    return "null" if value is None else f'"{value.hex}"'
+
+
+def _integer(value: int) -> str:
+    return int.__repr__(value)
+
+
+def canonical_document(fields: ChainedFields, prev_hash: str) -> dict[str, Any]:
+    """What an event's hash covers, as one JSON object (the reference form)."""
     document = {
         "v": HASH_VERSION,
         "position": fields.position,
@@ -63,8 +94,8 @@ def canonical_bytes(fields: ChainedFields, prev_hash: str) -> bytes:
         "counterparty_id": _uuid(fields.counterparty_id),
         "site_id": _uuid(fields.site_id),
         "device_id": _uuid(fields.device_id),
-        "occurred_at": _instant(fields.occurred_at),
-        "received_at": _instant(fields.received_at),
+        "occurred_at": _reference_instant(fields.occurred_at),
+        "received_at": _reference_instant(fields.received_at),
         "details": fields.details,
         "schema_version": fields.schema_version,
         "flag_code": fields.flag_code,
@@ -75,8 +106,67 @@ def canonical_bytes(fields: ChainedFields, prev_hash: str) -> bytes:
         # Added after the first events were stored: present only when measured, so older
         # rows keep the hash they were written with.
         document["clock_offset_ms"] = fields.clock_offset_ms
+    return document
+
+
+def canonical_bytes(fields: ChainedFields, prev_hash: str) -> bytes:
+    """``canonical_document`` as sorted, compact JSON, written out key by key.
+
+    Byte for byte what ``json.dumps(canonical_document(...), sort_keys=True, ...)`` gives
+    (a property test holds the two together), at a third of the cost: it runs for every
+    event under the ledger's append lock.
+    """
+    offset = fields.clock_offset_ms
+    return "".join(
+        (
+            '{"actor_id":',
+            _hex(fields.actor_id),
+            "" if offset is None else ',"clock_offset_ms":' + _integer(offset),
+            ',"counterparty_id":',
+            _hex(fields.counterparty_id),
+            ',"details":',
+            _encode(fields.details) if fields.details else "{}",
+            ',"device_id":',
+            _hex(fields.device_id),
+            ',"event_id":',
+            _hex(fields.event_id),
+            ',"flag_code":',
+            _text(fields.flag_code),
+            ',"flags":',
+            _encode(list(fields.flags)) if fields.flags else "[]",
+            ',"item_id":',
+            _hex(fields.item_id),
+            ',"item_seq":',
+            _integer(fields.item_seq),
+            ',"occurred_at":"',
+            _instant(fields.occurred_at),
+            '","position":',
+            _integer(fields.position),
+            ',"prev":',
+            _string(prev_hash),
+            ',"received_at":"',
+            _instant(fields.received_at),
+            '","schema_version":',
+            _integer(fields.schema_version),
+            ',"site_id":',
+            _hex(fields.site_id),
+            ',"type":',
+            _string(fields.type),
+            ',"v":',
+            _integer(HASH_VERSION),
+            "}",
+        )
+    ).encode()
+
+
+def reference_bytes(fields: ChainedFields, prev_hash: str) -> bytes:
+    """The canonical form through ``json.dumps``: the definition ``canonical_bytes`` keeps."""
     return json.dumps(
-        document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+        canonical_document(fields, prev_hash),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+        allow_nan=False,
     ).encode()
 
 

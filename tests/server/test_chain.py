@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from server.custody.chain import (
     GENESIS_HASH,
     ChainedFields,
     StoredLink,
+    canonical_bytes,
     event_hash,
+    reference_bytes,
     verify_chain,
 )
 
@@ -94,3 +99,64 @@ def test_edit_delete_and_truncation_are_each_named() -> None:
     assert broken.position == 4 and "deleted" in broken.problem
     truncated = verify_chain(links[:4], 6, head).first_broken
     assert truncated.position == 5 and "deleted" in truncated.problem
+
+
+# --- the fast canonical form stays the reference one ---------------------------------
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=12,
+)
+_ids = st.none() | st.uuids()
+_instants = st.datetimes(
+    min_value=datetime(100, 1, 2),
+    max_value=datetime(9999, 12, 30),
+    timezones=st.sampled_from(
+        [UTC, timezone(timedelta(hours=8)), timezone(-timedelta(hours=5, minutes=30))]
+    ),
+)
+
+
+@given(
+    st.builds(
+        ChainedFields,
+        position=st.integers(1, 2**62),
+        event_id=st.uuids(),
+        item_id=st.uuids(),
+        item_seq=st.integers(1, 2**31),
+        type=st.text(max_size=30),
+        actor_id=_ids,
+        counterparty_id=_ids,
+        site_id=_ids,
+        device_id=_ids,
+        occurred_at=_instants,
+        received_at=_instants,
+        details=st.dictionaries(st.text(max_size=10), _json, max_size=5),
+        schema_version=st.integers(1, 3),
+        flag_code=st.none() | st.text(max_size=20),
+        flags=st.lists(st.dictionaries(st.text(max_size=8), _json, max_size=3), max_size=3),
+        clock_offset_ms=st.none() | st.integers(-(2**40), 2**40),
+    ),
+    st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+)
+def test_the_written_out_form_is_byte_for_byte_json_dumps(
+    fields: ChainedFields, prev_hash: str
+) -> None:
+    assert canonical_bytes(fields, prev_hash) == reference_bytes(fields, prev_hash)
+
+
+GOLDEN = "f305a1db05b12a70eba84cc759ba4490dbf642dd77b6bc7a24f0335e75153993"
+GOLDEN_WITH_OFFSET = "7b8337aa48c7a104e42d2f1f0ceacd104d4942c458f4ba2d806c8d690c1850f5"
+
+
+def test_stored_hashes_keep_their_value() -> None:
+    """Rows written before the form was written out by hand still verify."""
+    fields = _chain(1)[0].fields
+    assert event_hash(fields, GENESIS_HASH) == GOLDEN
+    with_offset = replace(fields, clock_offset_ms=-1500, flag_code='x"y', flags=[{"a": "é"}])
+    assert event_hash(with_offset, GENESIS_HASH) == GOLDEN_WITH_OFFSET
