@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -131,6 +132,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if settings.alert_sweep_seconds
             else None
         )
+        # Everything loaded so far (modules, routes, schemas) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it (~ms pauses
+        # that showed up as tail latency on every endpoint).
+        gc.collect()
+        gc.freeze()
         yield
         if sweeper is not None:
             sweeper.cancel()

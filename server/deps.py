@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Collection, Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -16,6 +17,8 @@ from server.db import session_scope
 from server.enums import Role
 from server.errors import NotAuthenticated, NotPermitted
 from server.models import Person, utc_now
+
+T = TypeVar("T")
 
 # Dependencies that do no I/O are ``async def``: FastAPI runs them on the event loop
 # instead of handing each to the thread pool, a thread hop saved per dependency per request.
@@ -125,22 +128,60 @@ def require_person_or_station(*roles: Role) -> Callable[..., Person]:
     return dependency
 
 
+def admit(principal: Principal, roles: Collection[Role], *, devices: bool = False) -> Principal:
+    """``principal`` if it is a person with one of ``roles`` (admin always; any role when
+    ``roles`` is empty) or, with ``devices``, a device; else NotPermitted."""
+    if principal.device is not None:
+        if devices:
+            return principal
+        raise NotPermitted("devices may not do this")
+    assert principal.person is not None
+    allowed = frozenset(roles) | {Role.admin}
+    if roles and principal.person.role not in allowed:
+        names = ", ".join(sorted(role.value for role in allowed))
+        raise NotPermitted(f"role {principal.person.role} may not do this (needs: {names})")
+    return principal
+
+
 def allow(*roles: Role, devices: bool = False) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that admits people with ``roles`` (admin always) and, if asked, devices."""
-    allowed = frozenset(roles) | {Role.admin}
 
     async def dependency(principal: CurrentPrincipal) -> Principal:
-        if principal.device is not None:
-            if devices:
-                return principal
-            raise NotPermitted("devices may not do this")
-        assert principal.person is not None
-        if roles and principal.person.role not in allowed:
-            names = ", ".join(sorted(role.value for role in allowed))
-            raise NotPermitted(f"role {principal.person.role} may not do this (needs: {names})")
-        return principal
+        return admit(principal, roles, devices=devices)
 
     return dependency
+
+
+READERS: tuple[Role, ...] = tuple(Role)
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+async def read_in_one_hop(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None,
+    work: Callable[[Session], T],
+    *,
+    roles: Collection[Role] = READERS,
+    devices: bool = True,
+) -> T:
+    """Authenticate, admit and run ``work`` in one session, in one trip to the thread pool.
+
+    For the hottest reads (a custody chain is looked up at every scan of a timeline): the
+    usual dependencies (session, caller, role) each cost a thread-pool hop and their share
+    of FastAPI's dependency solving, together more than the query itself. Same rules, same
+    errors; the route declares ``BearerCredentials`` so the document names the scheme.
+    """
+    if credentials is None or not credentials.credentials:
+        raise NotAuthenticated("missing bearer token (Authorization: Bearer <token>)")
+    token = credentials.credentials
+    factory = request.app.state.sessionmaker
+
+    def run() -> T:
+        with session_scope(factory) as session:
+            admit(authenticate(session, token, utc_now()), roles, devices=devices)
+            return work(session)
+
+    return await run_in_threadpool(run)
 
 
 AdminUser = Annotated[Person, Depends(require_person(Role.admin))]
