@@ -1167,7 +1167,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--lookup-events", type=int, default=1_000_000, help="events stored for the lookups"
     )
     parser.add_argument("--lookups", type=int, default=2000, help="timed custody lookups")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="uvicorn worker processes (default: one per CPU, as `handoff serve --workers N` "
+        "is meant to run in production; appends still take turns on the ledger head)",
+    )
     parser.add_argument("--items", type=int, default=20_000, help="specimen boxes registered")
     parser.add_argument(
         "--pg-url",
