@@ -389,8 +389,7 @@ class Compiled:
             log.seen(model.CostVar().Max())
 
         model.AddAtSolutionCallback(on_solution)
-        visits = self.visits
-        if self.settings.scheme != "ils" or visits < self.settings.ils_min_visits:
+        if self.settings.scheme != "ils" or self.visits < self.settings.ils_min_visits:
             # Tiny models need no ruin-and-recreate: guided local search there.
             assignment = model.SolveWithParameters(self.parameters(time_limit, "gls"))
             if assignment is None:

@@ -19,6 +19,7 @@ from server.errors import NotAuthenticated, NotPermitted
 from server.models import Person, utc_now
 
 T = TypeVar("T")
+READERS: tuple[Role, ...] = tuple(Role)
 
 # Dependencies that do no I/O are ``async def``: FastAPI runs them on the event loop
 # instead of handing each to the thread pool, a thread hop saved per dependency per request.
@@ -46,16 +47,21 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 NowDep = Annotated[datetime, Depends(get_now)]
 
 _bearer = HTTPBearer(auto_error=False, description="A person's login token or a device token")
+BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def _bearer_token(credentials: HTTPAuthorizationCredentials | None) -> str:
+    if credentials is None or not credentials.credentials:
+        raise NotAuthenticated("missing bearer token (Authorization: Bearer <token>)")
+    return credentials.credentials
 
 
 def get_principal(
     session: SessionDep,
     now: NowDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: BearerCredentials,
 ) -> Principal:
-    if credentials is None or not credentials.credentials:
-        raise NotAuthenticated("missing bearer token (Authorization: Bearer <token>)")
-    return authenticate(session, credentials.credentials, now)
+    return authenticate(session, _bearer_token(credentials), now)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
@@ -64,14 +70,13 @@ CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 def get_principal_briefly(
     request: Request,
     now: NowDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: BearerCredentials,
 ) -> Principal:
     """Authenticate in a session of its own, closed at once: for long-lived responses
     (event streams) that must not hold a database transaction open."""
-    if credentials is None or not credentials.credentials:
-        raise NotAuthenticated("missing bearer token (Authorization: Bearer <token>)")
+    token = _bearer_token(credentials)
     with request.app.state.sessionmaker() as session:
-        principal = authenticate(session, credentials.credentials, now)
+        principal = authenticate(session, token, now)
         session.commit()
     return principal
 
@@ -152,10 +157,6 @@ def allow(*roles: Role, devices: bool = False) -> Callable[[Principal], Awaitabl
     return dependency
 
 
-READERS: tuple[Role, ...] = tuple(Role)
-BearerCredentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-
-
 async def read_in_one_hop(
     request: Request,
     credentials: HTTPAuthorizationCredentials | None,
@@ -171,9 +172,7 @@ async def read_in_one_hop(
     of FastAPI's dependency solving, together more than the query itself. Same rules, same
     errors; the route declares ``BearerCredentials`` so the document names the scheme.
     """
-    if credentials is None or not credentials.credentials:
-        raise NotAuthenticated("missing bearer token (Authorization: Bearer <token>)")
-    token = credentials.credentials
+    token = _bearer_token(credentials)
     factory = request.app.state.sessionmaker
 
     def run() -> T:
@@ -186,4 +185,4 @@ async def read_in_one_hop(
 
 AdminUser = Annotated[Person, Depends(require_person(Role.admin))]
 AnyPerson = Annotated[Person, Depends(require_person())]
-Reader = Annotated[Principal, Depends(allow(*Role, devices=True))]
+Reader = Annotated[Principal, Depends(allow(*READERS, devices=True))]

@@ -22,7 +22,6 @@ from server.errors import Conflict, UnknownBarcode, Unprocessable
 from server.items.schemas import (
     CustodyChain,
     CustodyEventRead,
-    FlagRead,
     ItemCreate,
     ItemRead,
     ItemUpdate,
@@ -126,10 +125,6 @@ def _flag_fields(flag: Flag) -> dict[str, str]:
     return {"code": flag.code, "en": render(flag, "en"), "zh": render(flag, "zh")}
 
 
-def _flag_read(flag: Flag) -> FlagRead:
-    return FlagRead(code=flag.code, en=render(flag, "en"), zh=render(flag, "zh"))
-
-
 _HOME, _CURRENT = aliased(Site), aliased(Site)
 # The item's home and current site and its holder in one statement (built once).
 _PLACES = (
@@ -146,10 +141,19 @@ _PLACES = (
 )  # fmt: skip
 
 
-def _site_of(code: str | None, name_zh: str | None, name_en: str | None) -> SiteRef | None:
+def _party(badge: str | None, name: str | None, role: str | None) -> dict[str, str] | None:
+    return None if badge is None else {"badge": badge, "name": name or "", "role": role or ""}
+
+
+def _site(code: str | None, name_zh: str | None, name_en: str | None) -> dict[str, str] | None:
     return (
-        None if code is None else SiteRef(code=code, name_zh=name_zh or "", name_en=name_en or "")
+        None if code is None else {"code": code, "name_zh": name_zh or "", "name_en": name_en or ""}
     )
+
+
+def _site_of(code: str | None, name_zh: str | None, name_en: str | None) -> SiteRef | None:
+    fields = _site(code, name_zh, name_en)
+    return None if fields is None else SiteRef(**fields)
 
 
 def describe_item(session: Session, item: Item) -> ItemRead:
@@ -234,7 +238,8 @@ _CHAIN = (
 
 
 def _party_of(badge: str | None, name: str | None, role: str | None) -> PartyRead | None:
-    return None if badge is None else PartyRead(badge=badge, name=name or "", role=role or "")
+    fields = _party(badge, name, role)
+    return None if fields is None else PartyRead(**fields)
 
 
 def custody_chain(session: Session, item: Item) -> CustodyChain:
@@ -250,16 +255,6 @@ def custody_chain_by_barcode(session: Session, text: str) -> CustodyChain:
         raise UnknownBarcode(f"no item has the barcode {barcode}")
     item_id, *columns = row
     return _chain(session, item_id, row.last_seq, _item_read(*columns))
-
-
-def _party(badge: str | None, name: str | None, role: str | None) -> dict[str, str] | None:
-    return None if badge is None else {"badge": badge, "name": name or "", "role": role or ""}
-
-
-def _site(code: str | None, name_zh: str | None, name_en: str | None) -> dict[str, str] | None:
-    return (
-        None if code is None else {"code": code, "name_zh": name_zh or "", "name_en": name_en or ""}
-    )
 
 
 # One validation for the whole list: pydantic builds the nested models in Rust, several
