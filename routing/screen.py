@@ -136,37 +136,53 @@ def _alone_reason(ticks: _Ticks, request: Request, vehicle: Vehicle) -> str | No
     """Why ``vehicle`` could not serve ``request`` on an otherwise empty route (or None)."""
     scale = ticks.scale
     shift_start, shift_end = round(vehicle.shift.start * scale), round(vehicle.shift.end * scale)
-    place, now = vehicle.start, shift_start
-    departure: int | None = None
-    legs: list[tuple[str, bool]] = []
+    stops: list[tuple[str, int, int, int]] = []  # site, window low and high, handling
     if request.pickup is not None:
-        legs.append((request.pickup, True))
+        low, high = _window(ticks, request, True)
+        stops.append((request.pickup, low, high, round(request.pickup_service * scale)))
     if request.delivery is not None:
-        legs.append((request.delivery, False))
-    for site_id, pickup in legs:
-        low, high = _window(ticks, request, pickup)
-        leg = ticks.leg(place, site_id)
-        if departure is None:
-            departure = max(now, low - leg)
-            now = departure
-        arrival = now + leg
-        if arrival > high:
-            return (
-                f"courier {vehicle.id} from {place} reaches {site_id} at {ticks.at(arrival)}, "
-                f"after the window closes at {ticks.at(high)}"
-            )
-        now = max(arrival, low) + round(
-            (request.pickup_service if pickup else request.delivery_service) * scale
-        )
-        place = site_id
-    back = now + ticks.leg(place, vehicle.end, arriving_for_work=False)
+        low, high = _window(ticks, request, False)
+        stops.append((request.delivery, low, high, round(request.delivery_service * scale)))
+    if not stops:
+        return None
+
+    def drive(departure: int) -> tuple[int, str | None]:
+        """The time back at the end place leaving at ``departure``, or why it fails."""
+        place, now = vehicle.start, departure
+        for site_id, low, high, handling in stops:
+            arrival = now + ticks.leg(place, site_id)
+            if arrival > high:
+                return arrival, (
+                    f"courier {vehicle.id} from {place} reaches {site_id} at "
+                    f"{ticks.at(arrival)}, after the window closes at {ticks.at(high)}"
+                )
+            now, place = max(arrival, low) + handling, site_id
+        return now + ticks.leg(place, vehicle.end, arriving_for_work=False), None
+
+    first, first_low = stops[0][0], stops[0][1]
+    earliest = max(shift_start, first_low - ticks.leg(vehicle.start, first))
+    back, failure = drive(earliest)
+    if failure:
+        return failure
     if back > shift_end:
         return (
             f"courier {vehicle.id} would be back at {vehicle.end} at {ticks.at(back)}, "
             f"after the shift ends at {ticks.at(shift_end)}"
         )
     limit = vehicle.max_duration
-    if limit is not None and departure is not None and back - departure > math.floor(limit * scale):
+    if limit is None:
+        return None
+    # The shortest shift leaves as late as the windows and the shift end still allow:
+    # waiting is then spent at home instead of on the road.
+    latest = shift_end - ticks.leg(stops[-1][0], vehicle.end, arriving_for_work=False)
+    for number in range(len(stops) - 1, -1, -1):
+        site_id, _, high, handling = stops[number]
+        latest = min(high, latest - handling)
+        origin = stops[number - 1][0] if number else vehicle.start
+        latest -= ticks.leg(origin, site_id)  # now the latest finish at the stop before
+    departure = max(earliest, latest)
+    back, _ = drive(departure)
+    if back - departure > math.floor(limit * scale):
         return (
             f"courier {vehicle.id} would need {ticks.minutes(back - departure)}, more than "
             f"the {limit:g} min a shift may last"

@@ -209,6 +209,20 @@ def test_shift_length_is_respected() -> None:
     assert result.routes[0].duration <= 45
 
 
+def test_a_short_shift_limit_waits_at_home_not_on_the_road() -> None:
+    # Found by Hypothesis: leaving at 07:00 makes a 185 min shift, over the 150 min limit,
+    # but leaving at 09:45 delivers at 09:55 and is home at 10:05. The pre-screen must not
+    # refuse it.
+    fleet = [Vehicle("v1", "H", "H", Window(420, 720), {"boxes": 5}, max_duration=150)]
+    requests = [Request("r", "H", "A", {"boxes": 1}, delivery_window=Window(595, 595))]
+    result = solve(matrix_problem(LINE, fleet, requests))
+    assert result.served_all, result.unserved
+    assert result.routes[0].duration <= 150
+    fleet = [replace(fleet[0], max_duration=19)]
+    (unserved,) = solve(matrix_problem(LINE, fleet, requests)).unserved
+    assert "more than the 19 min a shift may last" in unserved.reason
+
+
 def test_stats_describe_the_search() -> None:
     requests = [Request(f"r{s}", s, None, {"boxes": 1}) for s in "ABC"]
     result = solve(matrix_problem(LINE, [courier()], requests), 0.3)
