@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from pydantic import TypeAdapter
 from sqlalchemy import bindparam, select
@@ -17,6 +18,7 @@ from server.custody.chain import ChainedFields, event_hash
 from server.custody.flags import Flag
 from server.custody.lifecycle import LIFECYCLES, REGISTERED
 from server.custody.messages import render
+from server.db import plain_rows
 from server.enums import ItemKind
 from server.errors import Conflict, UnknownBarcode, Unprocessable
 from server.items.schemas import (
@@ -262,34 +264,36 @@ def custody_chain_by_barcode(session: Session, text: str) -> CustodyChain:
 _EVENTS = TypeAdapter(list[CustodyEventRead])
 
 
+_CHAINED = len(ledger.CHAINED_COLUMNS)
+
+
+def _event_fields(row: Sequence[Any]) -> dict[str, Any]:
+    """One row of ``_CHAIN`` as the fields of a ``CustodyEventRead``, its hash checked."""
+    fields = ChainedFields(*row[:_CHAINED])
+    prev_hash, digest = row[_CHAINED], row[_CHAINED + 1]
+    return {
+        "position": fields.position,
+        "event_id": fields.event_id,
+        "item_seq": fields.item_seq,
+        "type": fields.type,
+        "actor": _party(*row[_CHAINED + 2 : _CHAINED + 5]),
+        "counterparty": _party(*row[_CHAINED + 5 : _CHAINED + 8]),
+        "site": _site(*row[_CHAINED + 8 : _CHAINED + 11]),
+        "device": row[_CHAINED + 11],
+        "occurred_at": fields.occurred_at,
+        "received_at": fields.received_at,
+        "details": fields.details,
+        "flag_code": fields.flag_code,
+        "flags": [_flag_fields(Flag.from_json(flag)) for flag in fields.flags],
+        "prev_hash": prev_hash,
+        "hash": digest,
+        "hash_ok": event_hash(fields, prev_hash) == digest,
+    }
+
+
 def _chain(session: Session, item_id: uuid.UUID, last_seq: int, item: ItemRead) -> CustodyChain:
-    chained = len(ledger.CHAINED_COLUMNS)
-    rows = session.connection().execute(_CHAIN, {"item_id": item_id})
-    events = _EVENTS.validate_python(
-        [
-            {
-                "position": row.position,
-                "event_id": row.event_id,
-                "item_seq": row.item_seq,
-                "type": row.type,
-                "actor": _party(row.actor_badge, row.actor_name, row.actor_role),
-                "counterparty": _party(
-                    row.counterparty_badge, row.counterparty_name, row.counterparty_role
-                ),
-                "site": _site(row.site_code, row.site_name_zh, row.site_name_en),
-                "device": row.device_barcode,
-                "occurred_at": row.occurred_at,
-                "received_at": row.received_at,
-                "details": row.details,
-                "flag_code": row.flag_code,
-                "flags": [_flag_fields(Flag.from_json(flag)) for flag in row.flags],
-                "prev_hash": row.prev_hash,
-                "hash": row.hash,
-                "hash_ok": event_hash(ChainedFields(*row[:chained]), row.prev_hash) == row.hash,
-            }
-            for row in rows
-        ]
-    )
+    rows = plain_rows(session, _CHAIN, {"item_id": item_id})
+    events = _EVENTS.validate_python([_event_fields(row) for row in rows])
     intact = all(event.hash_ok for event in events) and [e.item_seq for e in events] == list(
         range(1, last_seq + 1)
     )
