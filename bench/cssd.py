@@ -39,7 +39,6 @@ import cProfile
 import heapq
 import json
 import os
-import platform
 import pstats
 import queue
 import random
@@ -72,6 +71,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from bench.machine import describe
 from labels.identity import Kind, new_id
 from server.config import Settings
 from server.cssd import reads
@@ -1991,20 +1991,6 @@ def profiles(url: str, measurements: Measurements, barcode: str) -> list[Profile
 # --- summary --------------------------------------------------------------------------------
 
 
-def machine_info() -> dict[str, str]:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        if match:
-            model = match.group(1).strip()
-    memory = ""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kib = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
-        memory = f"{kib / 1024 / 1024:.0f} GiB RAM"
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"cpus": str(cpus), "cpu": model, "memory": memory, "python": platform.python_version()}
-
-
 def server_version(url: str) -> str:
     with connect(url, autocommit=True) as conn:
         row = conn.execute("SHOW server_version").fetchone()
@@ -2047,7 +2033,8 @@ class Report:
             f"- Date: {self.started_at:%Y-%m-%d %H:%M} UTC, {self.total_s / 60:.1f} min in all",
             f"- Machine: {hw['cpus']} CPUs ({hw['cpu']}), {hw['memory']}, {self.postgres} "
             "(stock settings: shared_buffers 128 MB, work_mem 4 MB), "
-            f"Python {hw['python']}; client, server and PostgreSQL share the machine",
+            f"Python {hw['python']}, {hw['speed']} (bench/machine.py); client, server and "
+            "PostgreSQL share the machine",
             f"- Command: `{self.command}`",
             f"- Load average (1/5/15 min) when the measurements started and ended: {self.load}",
             f"- Data: {g.first_day} – {g.last_day} ({a.days} days, {a.packs_per_day:,} packs a "
@@ -2285,7 +2272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args=args,
         command=shlex.join(["python", "-m", "bench.cssd", *shown]),
         started_at=datetime.now(UTC),
-        machine=machine_info(),
+        machine=describe(),
     )
     database = Database(args.pg_url)
     started = time.perf_counter()

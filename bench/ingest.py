@@ -31,7 +31,6 @@ import contextlib
 import http.client
 import json
 import os
-import platform
 import random
 import re
 import secrets
@@ -60,6 +59,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
+from bench.machine import describe
 from labels.identity import new_id
 from server.custody import ledger
 from server.custody.chain import ChainedFields, event_hash
@@ -966,24 +966,7 @@ def time_lookups(base: str, url: str, barcodes: Sequence[str], warmup: int) -> L
 
 
 def machine() -> dict[str, str]:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        if match:
-            model = match.group(1).strip()
-    memory = ""
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        kib = int(Path("/proc/meminfo").read_text().split("\n")[0].split()[1])
-        memory = f"{kib / 1024 / 1024:.0f} GiB RAM"
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpus": str(cpus),
-        "cpu": model,
-        "memory": memory,
-        "python": platform.python_version(),
-        "load": load_average(),
-        "code": code_version(),
-    }
+    return {**describe(), "load": load_average(), "code": code_version()}
 
 
 def code_version() -> str:
@@ -1057,7 +1040,8 @@ class Report:
             "",
             f"- Date: {self.started_at:%Y-%m-%d %H:%M} UTC, {self.total_s / 60:.1f} min in all",
             f"- Machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory']}, {self.postgres}, "
-            f"Python {m['python']}; client, server and PostgreSQL share the machine "
+            f"Python {m['python']}, {m['speed']} (bench/machine.py); client, server and "
+            "PostgreSQL share the machine "
             f"(1-minute load average {m['load']} before the run, {self.load_after} after)",
             f"- Command: `{self.command}` (server code: git {m['code']})",
             "",
