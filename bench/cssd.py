@@ -2094,7 +2094,8 @@ class Report:
             ]
         lines += [
             "Where the time goes (in process, one call after a warm one, statement times from "
-            "SQLAlchemy's cursor events):",
+            "SQLAlchemy's cursor events; the custody chain's own statement runs on the "
+            "driver's cursor (`server.db.plain_rows`) and is not among them):",
             "",
         ]
         for found in m.profiles:
