@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from labels.identity import InvalidId, Kind, parse_id
@@ -107,22 +107,26 @@ def revoke(session: Session, token: str, now: datetime) -> None:
     session.flush()
 
 
+# Built once: every request authenticates, and building the statement anew (and its cache
+# key) cost more than running it.
+_DEVICE_BY_TOKEN = select(Device).where(Device.token_hash == bindparam("digest"))
+_PERSON_BY_TOKEN = (
+    select(AccessToken, Person)
+    .join(Person, Person.id == AccessToken.person_id)
+    .where(AccessToken.token_hash == bindparam("digest"))
+)
+
+
 def authenticate(session: Session, token: str, now: datetime) -> Principal:
     """Resolve a bearer token; raise NotAuthenticated with the reason otherwise."""
     digest = token_digest(token)
     if token.startswith(DEVICE_TOKEN_PREFIX):
-        device = session.execute(
-            select(Device).where(Device.token_hash == digest)
-        ).scalar_one_or_none()
+        device = session.execute(_DEVICE_BY_TOKEN, {"digest": digest}).scalar_one_or_none()
         if device is None or not device.active:
             raise NotAuthenticated("unknown or revoked device token")
         return Principal(device=device)
     if token.startswith(PERSON_TOKEN_PREFIX):
-        row = session.execute(
-            select(AccessToken, Person)
-            .join(Person, Person.id == AccessToken.person_id)
-            .where(AccessToken.token_hash == digest)
-        ).one_or_none()
+        row = session.execute(_PERSON_BY_TOKEN, {"digest": digest}).one_or_none()
         if row is None:
             raise NotAuthenticated("unknown token; log in again")
         access, person = row
