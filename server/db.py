@@ -35,6 +35,8 @@ def build_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine
         )
         _configure_sqlite(engine)
         return engine
+    own = parsed.query.get("options", ())
+    options = [own] if isinstance(own, str) else list(own)
     return create_engine(
         url,
         echo=echo,
@@ -43,7 +45,8 @@ def build_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine
         pool_pre_ping=True,
         # Instants come back in UTC whatever the server's default zone, so rows read past
         # SQLAlchemy's type processing (``plain_rows``) match the ORM's UTCDateTime.
-        connect_args={"options": "-c TimeZone=UTC"},
+        # Last, so it wins over a zone the URL's own ?options= might set.
+        connect_args={"options": " ".join([*options, "-c TimeZone=UTC"])},
     )
 
 
