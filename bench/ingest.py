@@ -873,7 +873,7 @@ class LookupResult:
     problems: list[str] = field(default_factory=list)
 
 
-def _lean_lookups(base: str, authorization: str, barcodes: Sequence[str]) -> dict[str, float]:
+def lean_lookups(base: str, authorization: str, barcodes: Sequence[str]) -> dict[str, float]:
     """The same lookups through the standard library's http.client on one keep-alive
     connection: what the server takes, without most of a Python HTTP client's own cost."""
     parts = urlsplit(base)
@@ -917,7 +917,7 @@ def time_lookups(base: str, url: str, barcodes: Sequence[str], warmup: int) -> L
             samples.append(time.perf_counter() - started)
             bodies.append((response.status_code, response.content))
             progress.advance(1)
-    result.http_lean = _lean_lookups(base, http.headers["Authorization"], barcodes)
+    result.http_lean = lean_lookups(base, http.headers["Authorization"], barcodes)
     seen = []
     for barcode, (status, content) in zip(barcodes, bodies, strict=True):
         if status != 200:
