@@ -89,7 +89,8 @@ def plain_rows(
 
     On PostgreSQL the statement, compiled once, runs on the driver's own cursor: psycopg
     already gives back Python types, and SQLAlchemy's per-column processing of a 50-event
-    custody chain costs more than the query. Elsewhere the usual execute.
+    custody chain costs more than the query. Elsewhere the usual execute. ``statement`` is
+    meant to be built once (a module constant): its compiled text is kept for good.
     """
     connection = session.connection()
     if connection.dialect.name != "postgresql":
