@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from server.custody.chain import ChainedFields, ChainReport, StoredLink, event_hash, verify_chain
@@ -156,6 +156,60 @@ class StoredEvent:
     item_seq: int
     type: str
     occurred_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CaughtUp:
+    """What other batches appended while a batch waited for the lock, as far as it cares."""
+
+    stored: dict[uuid.UUID, StoredEvent]
+    changed_items: frozenset[uuid.UUID]
+
+
+# Reading every event appended since ``since`` by position (a range of the primary key) is
+# cheaper than probing 500 event IDs and 500 item IDs, as long as the range is short: a
+# batch usually waits for one other batch.
+CATCH_UP_LIMIT = 5_000
+
+_APPENDED_SINCE = select(
+    CustodyEvent.event_id,
+    CustodyEvent.item_id,
+    CustodyEvent.position,
+    CustodyEvent.item_seq,
+    CustodyEvent.type,
+    CustodyEvent.occurred_at,
+).where(CustodyEvent.position > bindparam("since"), CustodyEvent.position <= bindparam("until"))
+
+
+def catch_up(
+    session: Session,
+    items: Collection[ItemRow],
+    event_ids: Sequence[uuid.UUID],
+    since: int,
+    until: int,
+) -> CaughtUp:
+    """Bring a batch's reads up to date once it holds the lock at head position ``until``.
+
+    ``items`` were read at position ``since``: those appended to since are read again, in
+    place. Returns which of ``event_ids`` were stored meanwhile and which items changed.
+    """
+    if until - since > CATCH_UP_LIMIT:
+        refresh_changed(session, items, since)
+        changed = frozenset(item.id for item in items if (item.last_position or 0) > since)
+        return CaughtUp(existing_events(session, event_ids, since=since), changed)
+    wanted = set(event_ids)
+    stored: dict[uuid.UUID, StoredEvent] = {}
+    appended_to: set[uuid.UUID] = set()
+    for event_id, item_id, position, item_seq, type_, occurred_at in session.execute(
+        _APPENDED_SINCE, {"since": since, "until": until}
+    ):
+        appended_to.add(item_id)
+        if event_id in wanted:
+            stored[event_id] = StoredEvent(position, item_seq, type_, occurred_at)
+    stale = [item for item in items if item.id in appended_to]
+    if stale:
+        refresh_changed(session, stale, since)
+    return CaughtUp(stored, frozenset(appended_to))
 
 
 def existing_events(

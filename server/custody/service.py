@@ -112,9 +112,9 @@ def ingest(
         except _Rejection as rejection:
             rejections[index] = rejection
 
-    # Items and earlier copies of these events are read before the append lock is taken,
-    # so that reading overlaps another batch's append; under the lock only what was
-    # appended since is read again (projections change only with appends).
+    # Items, earlier copies of these events and box facts are read before the append lock is
+    # taken, so that reading overlaps another batch's append; under the lock only what was
+    # appended since is read again (projections and box facts change only with appends).
     seen_position = ledger.head_position(session)
     items, people, sites = _load_references(session, resolved)
     drafts: dict[int, ledger.Draft] = {}
@@ -131,11 +131,16 @@ def ingest(
 
     event_ids = [event.event_id for event in events]
     stored = ledger.existing_events(session, event_ids)
+    box_facts = specimens.read_box_facts(
+        session, [draft for draft in drafts.values() if draft.event_id not in stored]
+    )
     head = ledger.lock_head(session)
+    changed: frozenset[uuid.UUID] = frozenset()
     if head.position != seen_position:
-        ledger.refresh_changed(session, list(items.values()), seen_position)
         fresh = [event_id for event_id in event_ids if event_id not in stored]
-        stored.update(ledger.existing_events(session, fresh, since=seen_position))
+        caught = ledger.catch_up(session, list(items.values()), fresh, seen_position, head.position)
+        stored.update(caught.stored)
+        changed = caught.changed_items
     results: list[EventResult | None] = [None] * len(events)
     seen: dict[uuid.UUID, int] = {}
     to_append: list[tuple[int, ledger.Draft]] = []
@@ -151,7 +156,7 @@ def ingest(
     for position, flags in guards.pack_scan_flags(session, scans, today).items():
         to_append[position][1].flags.extend(flags)
     new_drafts = [draft for _, draft in to_append]
-    specimens.before_append(session, new_drafts)
+    specimens.before_append(session, new_drafts, box_facts, changed)
     appended = ledger.append(session, head, new_drafts, now)
     specimens.after_append(session, new_drafts, appended, settings.zone)
     for _, draft in to_append:

@@ -7,7 +7,8 @@ Ingest calls ``before_append`` (box facts and the flags a scan earns) and ``afte
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -66,17 +67,19 @@ def _parse_time(value: Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
-def _boxes(session: Session, items: Sequence[LedgerItem]) -> dict[uuid.UUID, Box]:
-    """The boxes of ``items`` in one query, with a new record for a box never prepared."""
+def _boxes(
+    session: Session, items: Sequence[LedgerItem], *, reload: bool = False
+) -> dict[uuid.UUID, Box]:
+    """The boxes of ``items`` in one query, with a new (not yet added) record for a box never
+    prepared; ``reload`` reads the stored ones again over what the session holds."""
     ids = list({item.id for item in items})
-    found = {
-        box.item_id: box
-        for box in session.execute(select(Box).where(Box.item_id.in_(ids))).scalars()
-    }
+    query = select(Box).where(Box.item_id.in_(ids))
+    if reload:
+        query = query.execution_options(populate_existing=True)
+    found = {box.item_id: box for box in session.execute(query).scalars()}
     for item in items:
         if item.id not in found:
             found[item.id] = Box(item_id=item.id, origin_site_id=item.home_site_id, tubes=[])
-            session.add(found[item.id])
     return found
 
 
@@ -84,21 +87,63 @@ def _types(session: Session) -> dict[str, SpecimenType]:
     return {t.code: t for t in session.execute(select(SpecimenType)).scalars()}
 
 
-def before_append(session: Session, drafts: Sequence[Draft]) -> None:
-    """Keep each box's facts and add the flags its scans earn (seal, temperature, time)."""
-    boxes = [
+def _box_drafts(drafts: Sequence[Draft]) -> list[Draft]:
+    return [
         draft
         for draft in drafts
         if draft.item.kind == ItemKind.specimen_box and draft.type in BOX_FACTS
     ]
+
+
+@dataclass(slots=True)
+class BoxFacts:
+    """What ``before_append`` reads. Ingest reads it before taking the append lock, so that
+    the reading overlaps another batch's append; boxes appended to in between are read again
+    under the lock."""
+
+    types: dict[str, SpecimenType]
+    boxes: dict[uuid.UUID, Box]
+    destinations: _DestinationSites
+
+
+def read_box_facts(session: Session, drafts: Sequence[Draft]) -> BoxFacts | None:
+    """Specimen types, the boxes these scans are about and a destination cache; None when
+    no scan here keeps box facts."""
+    boxes = _box_drafts(drafts)
+    if not boxes:
+        return None
+    return BoxFacts(
+        _types(session), _boxes(session, [d.item for d in boxes]), _DestinationSites(session)
+    )
+
+
+def before_append(
+    session: Session,
+    drafts: Sequence[Draft],
+    facts: BoxFacts | None = None,
+    changed: Collection[uuid.UUID] = frozenset(),
+) -> None:
+    """Keep each box's facts and add the flags its scans earn (seal, temperature, time).
+
+    ``facts`` comes from :func:`read_box_facts` (read here when not given); the boxes of
+    ``changed`` items, appended to since it was read, are read again first.
+    """
+    boxes = _box_drafts(drafts)
     if not boxes:
         return
-    types = _types(session)
+    if facts is None:
+        facts = read_box_facts(session, boxes)
+        assert facts is not None
+    else:
+        again = [d.item for d in boxes if d.item.id in changed or d.item.id not in facts.boxes]
+        if again:
+            facts.boxes.update(_boxes(session, again, reload=True))
+    types, known, destinations = facts.types, facts.boxes, facts.destinations
     by_id = {t.id: t for t in types.values()}
-    known = _boxes(session, [draft.item for draft in boxes])
-    destinations = _DestinationSites(session)
     for draft in boxes:
         box = known[draft.item.id]
+        if box not in session:
+            session.add(box)
         details = draft.details
         happened = draft.occurred_at + timedelta(milliseconds=draft.clock_offset_ms or 0)
         if draft.type == "prepare":

@@ -5,10 +5,13 @@ from __future__ import annotations
 import threading
 
 import httpx
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from server.models import CustodyEvent, Item
+from server.custody import ledger
+from server.models import Box, CustodyEvent, Item, LedgerHead
 from tests.support.helpers import World, scan
 from tests.support.server import running_server
 
@@ -102,3 +105,64 @@ def test_two_processes_appending_to_the_same_items(
                 .all()
             )
             assert seqs == list(range(1, 1 + 1 + 5 * 2 * 20))
+
+
+def test_a_batch_that_waited_for_the_lock_reads_what_was_appended_meanwhile(
+    backend: str,
+    database_url: str,
+    world: World,
+    client: TestClient,
+    session_factory: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another server appends to the same box between this batch's reads and its lock.
+
+    The batch reads items, earlier copies and box facts before it takes the append lock;
+    a re-seal stored in between must be what its pickup is compared with, and its event
+    must follow the re-seal in the box's sequence.
+    """
+    if backend == "sqlite":
+        pytest.skip("SQLite takes the write lock at BEGIN: no batch can append while one waits")
+    staff, courier = world.badges["clinic_staff"], world.badges["courier"]
+    headers = {"Authorization": f"Bearer {world.device_tokens['T01']}"}
+    prepared = client.post(
+        "/api/v1/events",
+        json={
+            "events": [
+                scan("prepare", world.box, actor=staff, specimen_type="serum", count=4),
+                scan("seal", world.box, actor=staff, seal="S100"),
+            ]
+        },
+        headers=headers,
+    )
+    assert prepared.status_code == 200, prepared.text
+    meanwhile: list[dict] = []
+    take_lock = ledger.lock_head
+
+    with running_server(database_url) as other:
+
+        def lock_after_another_append(session: Session) -> LedgerHead:
+            if not meanwhile:
+                reseal = scan("seal", world.box, actor=staff, seal="S200")
+                answer = httpx.post(
+                    f"{other}/api/v1/events", json={"events": [reseal]}, headers=headers
+                )
+                assert answer.status_code == 200, answer.text
+                meanwhile.extend(answer.json()["results"])
+            return take_lock(session)
+
+        monkeypatch.setattr(ledger, "lock_head", lock_after_another_append)
+        pickup = scan(
+            "pickup", world.box, actor=courier, counterparty=staff, seal="S200", seal_intact=True
+        )
+        response = client.post("/api/v1/events", json={"events": [pickup]}, headers=headers)
+    assert response.status_code == 200, response.text
+    [result] = response.json()["results"]
+    assert len(meanwhile) == 1
+    assert result["item_seq"] == meanwhile[0]["item_seq"] + 1
+    assert result["code"] != "seal_mismatch", result["reason"]
+    with session_factory() as session:
+        item = session.execute(select(Item).where(Item.barcode == world.box)).scalar_one()
+        box = session.get(Box, item.id)
+        assert box is not None and box.seal == "S200"
+        assert item.last_seq == result["item_seq"]
