@@ -12,7 +12,7 @@ from server.cssd import rules
 from server.custody.flags import Flag
 from server.custody.ledger import LedgerItem
 from server.enums import ItemKind
-from server.models import Pack
+from server.models import Pack, Recall
 
 GUARDED = {"dispatch": rules.dispatch_flags, "use": rules.use_flags}
 
@@ -26,16 +26,20 @@ def pack_scan_flags(
     if not wanted:
         return {}
     packs = {
-        pack.item_id: pack
-        for pack in session.execute(select(Pack).where(Pack.item_id.in_(wanted))).scalars()
+        pack.item_id: (pack, recall)
+        for pack, recall in session.execute(
+            select(Pack, Recall.number)
+            .outerjoin(Recall, Recall.id == Pack.recall_id)
+            .where(Pack.item_id.in_(wanted))
+        ).all()
     }
     flags: dict[int, list[Flag]] = {}
     for index, (item, event_type) in enumerate(scans):
-        pack = packs.get(item.id)
-        if pack is None or event_type not in GUARDED:
+        found_pack = packs.get(item.id)
+        if found_pack is None or event_type not in GUARDED:
             continue
-        facts = rules.PackFacts(item.barcode, item.state, pack.expires_on,
-                                pack.recall_id is not None, None)  # fmt: skip
+        pack, recall = found_pack
+        facts = rules.PackFacts(item.barcode, item.state, pack.expires_on, recall, None)
         found = [flag for flag in GUARDED[event_type](facts, today)
                  if flag.code not in {"pack_not_released", "pack_not_at_clinic"}]  # fmt: skip
         if found:

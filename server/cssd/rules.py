@@ -232,7 +232,7 @@ class PackFacts:
     barcode: str
     state: str
     expires_on: date | None
-    recalled: bool
+    recall: str | None  # the number of the recall that took the pack out of use
     destination_code: str | None
 
 
@@ -243,7 +243,21 @@ def dispatch_flags(pack: PackFacts, today: date) -> list[Flag]:
     """Why a pack may not leave the CSSD (WS 310.2 §5.10: released, in date, intact)."""
     flags = _unusable(pack, today)
     if not flags and pack.state not in RELEASED_STATES:
-        flags.append(Flag("pack_not_released", {"pack": pack.barcode, "state": pack.state}))
+        flags.append(Flag("pack_not_released", _named(pack)))
+    return flags
+
+
+def delivery_flags(pack: PackFacts, site: str | None) -> list[Flag]:
+    """Why a clinic may not take a pack from the courier: it was recalled on the way, or it was
+    issued to another site (custody never moves to a site the pack was not issued to)."""
+    flags = _recalled(pack)
+    if not flags and pack.destination_code is not None and site != pack.destination_code:
+        flags.append(
+            Flag(
+                "pack_wrong_site",
+                {"pack": pack.barcode, "destination": pack.destination_code, "site": site or "-"},
+            )
+        )
     return flags
 
 
@@ -251,15 +265,27 @@ def use_flags(pack: PackFacts, today: date) -> list[Flag]:
     """Why a pack may not be opened for a patient."""
     flags = _unusable(pack, today)
     if not flags and pack.state != "received_at_site":
-        flags.append(Flag("pack_not_at_clinic", {"pack": pack.barcode, "state": pack.state}))
+        flags.append(Flag("pack_not_at_clinic", _named(pack)))
     return flags
 
 
+def _named(pack: PackFacts) -> dict[str, str]:
+    """The pack and its state, as a flag's params (the kind lets the catalogue word the state)."""
+    return {"pack": pack.barcode, "kind": "pack", "state": pack.state}
+
+
+def _recalled(pack: PackFacts) -> list[Flag]:
+    if pack.recall is None and pack.state != "recalled":
+        return []
+    recall = {"recall": pack.recall} if pack.recall is not None else {}
+    return [Flag("pack_recalled", {"pack": pack.barcode, **recall})]
+
+
 def _unusable(pack: PackFacts, today: date) -> list[Flag]:
-    if pack.recalled or pack.state == "recalled":
-        return [Flag("pack_recalled", {"pack": pack.barcode})]
+    if recalled := _recalled(pack):
+        return recalled
     if pack.state in {"compromised", "failed_load", "expired", "retired"}:
-        return [Flag("pack_unusable", {"pack": pack.barcode, "state": pack.state})]
+        return [Flag("pack_unusable", _named(pack))]
     if is_expired(pack.expires_on, today):
         return [Flag("pack_expired", {"pack": pack.barcode, "day": str(pack.expires_on)})]
     return []

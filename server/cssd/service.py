@@ -47,7 +47,7 @@ from server.cssd.schemas import (
 )
 from server.custody import ledger
 from server.custody.flags import Flag
-from server.custody.lifecycle import LIFECYCLES
+from server.custody.lifecycle import LIFECYCLES, apply
 from server.custody.messages import render_all
 from server.enums import ItemKind
 from server.errors import BadRequest, Conflict, NotFound
@@ -172,8 +172,17 @@ _STEP_OF = {
     "inspected": "pack",
     "packed": "load",
     "on_hold": "release_hold",
+    "released": "store",
+    "in_transit_clean": "deliver",
     "received_at_site": "use",
 }
+
+
+def _refuse_unless_allowed(item: Item, event_type: str) -> None:
+    """Refuse a command whose event the item's lifecycle table does not allow now."""
+    flag = apply(item.kind, item.state, event_type).flag
+    if flag is not None:
+        raise RuleRefused([flag])
 
 
 # --- set templates and sets -----------------------------------------------------------
@@ -562,8 +571,8 @@ def pack_set(session: Session, packer: Person, data: PackIn, clock: Clock) -> tu
             attributes={"set": item.barcode},
         ),
         clock.now,
+        site=session.get(Site, packer.home_site_id) if packer.home_site_id else None,
     )
-    pack_item.current_site_id = packer.home_site_id
     pack = Pack(
         item_id=pack_item.id,
         set_item_id=item.id,
@@ -584,9 +593,11 @@ def pack_set(session: Session, packer: Person, data: PackIn, clock: Clock) -> tu
 
 def pack_by_barcode(session: Session, code: str) -> tuple[Item, Pack]:
     item = item_by_barcode(session, code)
-    pack = session.get(Pack, item.id)
-    if pack is None:
+    if item.kind != ItemKind.pack:
         raise BadRequest(f"{item.barcode} is not a pack")
+    pack = session.get(Pack, item.id)
+    if pack is None:  # a pack label registered but never packed
+        raise RuleRefused([Flag("no_packing_record", {"pack": item.barcode})])
     return item, pack
 
 
@@ -775,6 +786,8 @@ def finish_load(
     assert machine is not None
     record = rules.CycleRecord(data.temperature_c, data.pressure_kpa, data.hold_minutes)
     problems = rules.cycle_record_flags(record, data.passed)
+    if data.passed:
+        refuse_if(problems)  # a passed cycle needs its whole physical record to be released
     load.ended_at = clock.now
     load.parameters = {
         "temperature_c": data.temperature_c,
@@ -994,7 +1007,11 @@ def recall_since_last_pass(
     for site_id in sites:
         held = sorted(item.barcode for item in packs if item.current_site_id == site_id)
         _notify(
-            session, site_id, "recall", [Flag("pack_recalled", {"pack": ", ".join(held)})], number
+            session,
+            site_id,
+            "recall",
+            [Flag("pack_recalled", {"pack": ", ".join(held), "recall": number})],
+            number,
         )
     session.flush()
     return recall
@@ -1036,11 +1053,12 @@ def recall_by_number(session: Session, number: str) -> Recall:
 
 def _pack_facts(session: Session, item: Item, pack: Pack) -> rules.PackFacts:
     destination = session.get(Site, pack.destination_site_id) if pack.destination_site_id else None
+    recall = session.get(Recall, pack.recall_id) if pack.recall_id else None
     return rules.PackFacts(
         item.barcode,
         item.state,
         pack.expires_on,
-        pack.recall_id is not None,
+        recall.number if recall else None,
         destination.code if destination else None,
     )
 
@@ -1106,11 +1124,16 @@ def dispatch(session: Session, actor: Person, data: DispatchIn, clock: Clock) ->
 def deliver(session: Session, receiver: Person, data: DeliveryIn, clock: Clock) -> list[Item]:
     """A clinic confirms receipt of sterile packs from a courier."""
     courier = person_by_badge(session, data.courier)
-    items = []
+    site = session.get(Site, receiver.home_site_id) if receiver.home_site_id else None
+    items, flags = [], []
     for code in dict.fromkeys(data.packs):
-        item, _ = pack_by_barcode(session, code)
-        _refuse_state(item, "in_transit_clean")
+        item, pack = pack_by_barcode(session, code)
+        facts = _pack_facts(session, item, pack)
+        flags += rules.delivery_flags(facts, site.code if site else None)
         items.append(item)
+    refuse_if(flags)
+    for item in items:
+        _refuse_state(item, "in_transit_clean")
     _record(
         session, clock, items, "deliver", courier, site=receiver.home_site_id, counterparty=receiver
     )
@@ -1146,6 +1169,7 @@ def use_pack(session: Session, user: Person, code: str, patient_ref: str, clock:
 
 def compromise(session: Session, actor: Person, code: str, reason: str, clock: Clock) -> Item:
     item, _ = pack_by_barcode(session, code)
+    _refuse_unless_allowed(item, "compromise")
     _record(
         session,
         clock,

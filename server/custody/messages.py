@@ -173,8 +173,8 @@ CATALOGUE: Mapping[str, Label] = {
     ),
     "bi_failed": ("锅次 {load} 生物监测不合格", "load {load} failed its biological indicator"),
     "pack_recalled": (
-        "{pack} 已召回，禁止使用，请退回",
-        "{pack} is recalled: do not use, send it back",
+        "{pack} 已召回{recall_ref}，禁止使用，请退回",
+        "{pack} is recalled{recall_ref}: do not use, send it back",
     ),
     "pack_unusable": (
         "{pack} 当前为「{state}」，不能发放或使用",
@@ -191,6 +191,15 @@ CATALOGUE: Mapping[str, Label] = {
     "pack_not_at_clinic": (
         "{pack} 当前为「{state}」，尚未在站点签收",
         "{pack} is {state}; it has not been received at the clinic",
+    ),
+    "pack_wrong_site": (
+        "{pack} 发往 {destination}，不能在 {site} 签收；请交回配送员送往 {destination}",
+        "{pack} was issued to {destination}, not {site}; hand it back to the courier for "
+        "{destination}",
+    ),
+    "no_packing_record": (
+        "{pack} 没有包装记录（包装者、检查者、包装材料），须先包装其器械包",
+        "{pack} has no packing record (packer, checker, material); its set must be packed first",
     ),
     "storage_condition_required": (
         "纺织品包装须注明存放环境是否达标，才能计算有效期",
@@ -290,6 +299,10 @@ def render(flag: Flag, language: Language = "en") -> str:
         values["late"] = _duration(params["late_minutes"], language)
     if "behind_minutes" in params:
         values["behind"] = _duration(params["behind_minutes"], language)
+    recall = params.get("recall")
+    values["recall_ref"] = (
+        "" if not recall else f"（召回单 {recall}）" if language == "zh" else f" (recall {recall})"
+    )
     template = templates[0 if language == "zh" else 1]
     try:
         return template.format(**values)

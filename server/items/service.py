@@ -41,8 +41,13 @@ def register_item(
     now: datetime,
     *,
     device: Device | None = None,
+    site: Site | None = None,
 ) -> Item:
-    """Create an item and append its 'registered' event in the same unit of work."""
+    """Create an item and append its 'registered' event in the same unit of work.
+
+    The event happens at ``site`` (default: the item's home site), which becomes the item's
+    current site.
+    """
     if data.barcode:
         barcode = checked_id(data.barcode, data.kind.id_kind)
         if session.execute(select(Item.id).where(Item.barcode == barcode)).first():
@@ -73,7 +78,7 @@ def register_item(
                 type=REGISTERED,
                 occurred_at=now,
                 actor_id=actor.id if actor else None,
-                site_id=home.id if home else None,
+                site_id=site.id if site else home.id if home else None,
                 device_id=device.id if device else None,
                 details={"description": data.description} if data.description else {},
             )

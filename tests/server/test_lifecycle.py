@@ -105,6 +105,8 @@ def test_every_catalogue_entry_renders_in_both_languages() -> None:
         "expected": "6",
         "counted": "5",
         "destination": "LAB",
+        "site": "T02",
+        "recall": "RC-ST1-20261122093000",
         "code": "x",
         "trip": "TP1",
         "item": "BX2",
