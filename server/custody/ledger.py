@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from psycopg.types.json import Jsonb
@@ -261,70 +262,78 @@ def append(
     projections: dict[uuid.UUID, tuple[LedgerItem, Projection]] = {}
     histories: dict[uuid.UUID, list[EventFacts]] = {}
     in_batch: dict[uuid.UUID, list[EventFacts]] = {}
-    rows: list[dict[str, Any]] = []
     appended: list[Appended] = []
-    position, previous = head.position, head.hash
-    for draft in drafts:
-        item = draft.item
-        known = projections.get(item.id)
-        before = known[1] if known is not None else _projection_of(item)
-        position += 1
-        facts = EventFacts(
-            position,
-            draft.type,
-            draft.actor_id,
-            draft.counterparty_id,
-            draft.site_id,
-            draft.occurred_at,
-            False,
-            draft.clock_offset_ms,
-        )
-        late = before.last_event_at is not None and facts.causal_at < before.last_event_at
-        if late and item.id not in histories:
-            stored = [facts_of(event) for event in events_for_item(session, item.id)]
-            histories[item.id] = stored + in_batch.get(item.id, [])
-        history = histories.get(item.id)
-        state = (
-            state_before(item.kind, history, facts).state if history is not None else (before.state)
-        )
-        outcome = apply(item.kind, state, draft.type)
-        flags = [outcome.flag, *draft.flags] if outcome.flag else draft.flags
-        flag_code = flags[0].code if flags else None
-        stored_flags = [flag.to_json() for flag in flags]
-        fields = ChainedFields(
-            position=position,
-            event_id=draft.event_id,
-            item_id=item.id,
-            item_seq=before.last_seq + 1,
-            type=draft.type,
-            actor_id=draft.actor_id,
-            counterparty_id=draft.counterparty_id,
-            site_id=draft.site_id,
-            device_id=draft.device_id,
-            occurred_at=draft.occurred_at,
-            received_at=received_at,
-            details=draft.details,
-            schema_version=1,
-            flag_code=flag_code,
-            flags=stored_flags,
-            clock_offset_ms=draft.clock_offset_ms,
-        )
-        digest = event_hash(fields, previous)
-        rows.append(_row(fields, previous, digest))
-        if flag_code is not None:
-            facts = replace(facts, flagged=True)
-        in_batch.setdefault(item.id, []).append(facts)
-        if history is not None:
-            history.append(facts)
-            after = rebuild(item.kind, history)
-        else:
-            after = advance(before, facts, outcome)
-        projections[item.id] = (item, after)
-        appended.append(Appended(draft.event_id, position, fields.item_seq, outcome.state, flags))
-        previous = digest
-    if not rows:
+    if not drafts:
         return appended
-    _insert_events(session, rows)
+    # Histories are read before the rows start streaming into the table: no other statement
+    # can run on the connection while its COPY is open.
+    earlier = {
+        item_id: [facts_of(event) for event in events_for_item(session, item_id)]
+        for item_id in _items_with_late_events(drafts)
+    }
+    position, previous = head.position, head.hash
+    with _event_writer(session) as write:
+        for draft in drafts:
+            item = draft.item
+            known = projections.get(item.id)
+            before = known[1] if known is not None else _projection_of(item)
+            position += 1
+            facts = EventFacts(
+                position,
+                draft.type,
+                draft.actor_id,
+                draft.counterparty_id,
+                draft.site_id,
+                draft.occurred_at,
+                False,
+                draft.clock_offset_ms,
+            )
+            late = before.last_event_at is not None and facts.causal_at < before.last_event_at
+            if late and item.id not in histories:
+                histories[item.id] = earlier[item.id] + in_batch.get(item.id, [])
+            history = histories.get(item.id)
+            state = (
+                state_before(item.kind, history, facts).state
+                if history is not None
+                else before.state
+            )
+            outcome = apply(item.kind, state, draft.type)
+            flags = [outcome.flag, *draft.flags] if outcome.flag else draft.flags
+            flag_code = flags[0].code if flags else None
+            stored_flags = [flag.to_json() for flag in flags]
+            fields = ChainedFields(
+                position=position,
+                event_id=draft.event_id,
+                item_id=item.id,
+                item_seq=before.last_seq + 1,
+                type=draft.type,
+                actor_id=draft.actor_id,
+                counterparty_id=draft.counterparty_id,
+                site_id=draft.site_id,
+                device_id=draft.device_id,
+                occurred_at=draft.occurred_at,
+                received_at=received_at,
+                details=draft.details,
+                schema_version=1,
+                flag_code=flag_code,
+                flags=stored_flags,
+                clock_offset_ms=draft.clock_offset_ms,
+            )
+            digest = event_hash(fields, previous)
+            write(fields, previous, digest)
+            if flag_code is not None:
+                facts = replace(facts, flagged=True)
+            in_batch.setdefault(item.id, []).append(facts)
+            if history is not None:
+                history.append(facts)
+                after = rebuild(item.kind, history)
+            else:
+                after = advance(before, facts, outcome)
+            projections[item.id] = (item, after)
+            appended.append(
+                Appended(draft.event_id, position, fields.item_seq, outcome.state, flags)
+            )
+            previous = digest
     _store_projections(
         session, [(item.id, projection) for item, projection in projections.values()]
     )
@@ -340,6 +349,21 @@ def append(
             for name in _PROJECTION_COLUMNS:
                 setattr(item, name, getattr(projection, name))
     return appended
+
+
+def _items_with_late_events(drafts: Sequence[Draft]) -> set[uuid.UUID]:
+    """Items with a draft that happened before the item's latest event at that point (by
+    the device's corrected clock): ``append`` judges those against their history."""
+    latest: dict[uuid.UUID, datetime | None] = {}
+    late: set[uuid.UUID] = set()
+    for draft in drafts:
+        item = draft.item
+        last = latest.get(item.id, item.last_event_at)
+        at = draft.occurred_at + timedelta(milliseconds=draft.clock_offset_ms or 0)
+        if last is not None and at < last:
+            late.add(item.id)
+        latest[item.id] = at if last is None else max(last, at)
+    return late
 
 
 _EVENT_COLUMNS = (
@@ -364,46 +388,65 @@ _EVENT_COLUMNS = (
 )
 
 
-def _row(fields: ChainedFields, prev_hash: str, digest: str) -> dict[str, Any]:
-    return {
-        "position": fields.position,
-        "event_id": fields.event_id,
-        "item_id": fields.item_id,
-        "item_seq": fields.item_seq,
-        "type": fields.type,
-        "actor_id": fields.actor_id,
-        "counterparty_id": fields.counterparty_id,
-        "site_id": fields.site_id,
-        "device_id": fields.device_id,
-        "occurred_at": fields.occurred_at,
-        "received_at": fields.received_at,
-        "details": fields.details,
-        "schema_version": fields.schema_version,
-        "flag_code": fields.flag_code,
-        "flags": fields.flags,
-        "clock_offset_ms": fields.clock_offset_ms,
-        "prev_hash": prev_hash,
-        "hash": digest,
-    }
+class _WriteEvent(Protocol):
+    def __call__(self, fields: ChainedFields, prev_hash: str, digest: str) -> None: ...
 
 
-def _insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Insert the new events: ``COPY`` on PostgreSQL (the fastest path in), else executemany."""
+@contextmanager
+def _event_writer(session: Session) -> Iterator[_WriteEvent]:
+    """A function that stores one new event row.
+
+    On PostgreSQL the rows stream into ``COPY`` as they are made, so the server takes them
+    in while the next ones are hashed (the fastest path in, and the append lock is held
+    for less time); elsewhere they are collected and inserted as one executemany.
+    """
     connection = session.connection()
     if connection.dialect.name != "postgresql":
-        # render_nulls keeps the rows one executemany (else grouped by which columns are NULL).
-        session.execute(insert(CustodyEvent).execution_options(render_nulls=True), rows)
+        rows: list[dict[str, Any]] = []
+
+        def collect(fields: ChainedFields, prev_hash: str, digest: str) -> None:
+            values = _event_values(fields, prev_hash, digest)
+            rows.append(dict(zip(_EVENT_COLUMNS, values, strict=True)))
+
+        yield collect
+        if rows:
+            # render_nulls keeps the rows one executemany (else grouped by NULL columns).
+            session.execute(insert(CustodyEvent).execution_options(render_nulls=True), rows)
         return
     driver = connection.connection.driver_connection
     assert driver is not None
     with driver.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
-        for row in rows:
-            copy.write_row(
-                [
-                    Jsonb(row[name]) if name in ("details", "flags") else row[name]
-                    for name in _EVENT_COLUMNS
-                ]
-            )
+
+        def stream(fields: ChainedFields, prev_hash: str, digest: str) -> None:
+            values = _event_values(fields, prev_hash, digest)
+            values[11], values[14] = Jsonb(values[11]), Jsonb(values[14])
+            copy.write_row(values)
+
+        yield stream
+
+
+def _event_values(fields: ChainedFields, prev_hash: str, digest: str) -> list[Any]:
+    """One event row's values in the order of ``_EVENT_COLUMNS``."""
+    return [
+        fields.position,
+        fields.event_id,
+        fields.item_id,
+        fields.item_seq,
+        fields.type,
+        fields.actor_id,
+        fields.counterparty_id,
+        fields.site_id,
+        fields.device_id,
+        fields.occurred_at,
+        fields.received_at,
+        fields.details,
+        fields.schema_version,
+        fields.flag_code,
+        fields.flags,
+        fields.clock_offset_ms,
+        prev_hash,
+        digest,
+    ]
 
 
 _COPY_EVENTS = f"COPY custody_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -322,6 +322,36 @@ class TestHostileBodies:
 
 
 class TestLateAndSkewedDevices:
+    def test_a_batch_out_of_order_is_folded_in_causal_order(
+        self, client: TestClient, world: World
+    ) -> None:
+        """One batch holds a box's seal before its prepare (both after its registration) and
+        an older scan of the second box: each is judged where it happened."""
+        staff, courier = world.badges["clinic_staff"], world.badges["courier"]
+        admin = login(client, "admin")
+        chain = client.get(f"/api/v1/items/{world.box}/custody", headers=admin).json()
+        registered = datetime.fromisoformat(chain["events"][0]["occurred_at"])
+        at = [registered + timedelta(seconds=n) for n in range(1, 5)]
+        answer = _post(
+            client,
+            world,
+            "T01",
+            scan("seal", world.box, actor=staff, at=at[1], seal="S7"),
+            scan("note", world.box2, actor=staff, at=at[3]),
+            scan("prepare", world.box, actor=staff, at=at[0]),
+            scan("note", world.box2, actor=staff, at=at[2]),
+            scan("pickup", world.box, actor=courier, counterparty=staff, at=at[2], seal="S7"),
+        ).json()
+        # Seal before prepare is out of sequence as far as the batch order goes; in causal
+        # order it is not, and the prepare that arrives later in the batch puts it right.
+        assert [r["status"] for r in answer["results"]] == ["flagged"] + ["accepted"] * 4
+        item = client.get(f"/api/v1/items/{world.box}", headers=admin).json()
+        assert item["state"] == "in_transit", item
+        events = client.get(f"/api/v1/items/{world.box}/custody", headers=admin).json()["events"]
+        assert [e["type"] for e in events] == ["registered", "seal", "prepare", "pickup"]
+        verify = client.get("/api/v1/ledger/verify", headers=admin).json()
+        assert verify["ok"], verify
+
     def test_a_late_offline_scan_takes_its_place_in_the_history(
         self, client: TestClient, world: World
     ) -> None:
