@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 
 from server.custody.flags import Flag
+from server.custody.lifecycle import PACK_STATES_FREEING_THE_SET
 
 
 class Material(StrEnum):
@@ -237,6 +238,24 @@ class PackFacts:
 
 
 RELEASED_STATES = frozenset({"released", "sterile_stored"})
+
+# The steps that take a set back for reprocessing.
+SET_RETURNS = frozenset({"return_used", "receive"})
+
+
+def set_return_flags(
+    set_code: str, set_state: str, pack_code: str | None, pack_state: str | None
+) -> list[Flag]:
+    """A set still sealed in a usable pack does not go back for reprocessing: only a pack
+    taken out of use (expired, compromised, failed load, recalled) frees it."""
+    if set_state != "packed" or pack_state in PACK_STATES_FREEING_THE_SET:
+        return []
+    return [
+        Flag(
+            "set_pack_in_use",
+            {"set": set_code, "pack": pack_code or "?", "kind": "pack", "state": pack_state or ""},
+        )
+    ]
 
 
 def dispatch_flags(pack: PackFacts, today: date) -> list[Flag]:

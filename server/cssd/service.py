@@ -20,7 +20,7 @@ from labels.gs1 import Gs1Error, parse_gs1
 from labels.identity import Kind, new_id
 from server import audit
 from server.auth.service import ACTING_DEVICE
-from server.cssd import rules
+from server.cssd import guards, rules
 from server.cssd.rules import (
     CycleKind,
     CycleStatus,
@@ -322,7 +322,13 @@ def receive_set(session: Session, actor: Person, data: ReceiptIn, clock: Clock) 
     """Receive a used set at the CSSD; a count that differs from the template holds it."""
     item = item_by_barcode(session, data.set)
     asset = set_asset(session, item)
-    _refuse_state(item, "in_transit_dirty", "awaiting_collection")
+    _refuse_state(item, "in_transit_dirty", "awaiting_collection", "packed")
+    pack = guards.current_packs(session, [item.id]).get(item.id)
+    refuse_if(
+        rules.set_return_flags(
+            item.barcode, item.state, pack.barcode if pack else None, pack.state if pack else None
+        )
+    )
     courier = person_by_badge(session, data.courier) if data.courier else None
     template = session.get(SetTemplate, asset.template_id)
     assert template is not None
@@ -333,6 +339,14 @@ def receive_set(session: Session, actor: Person, data: ReceiptIn, clock: Clock) 
         discrepancies = rules.count_discrepancies(expected, data.counted)
         details["count_matches"] = not discrepancies
         details["discrepancies"] = {k: list(v) for k, v in discrepancies.items()}
+    if item.state == "packed" and pack is not None:
+        # Taken back from a pack out of use (set_return_flags let it through): that pack is
+        # done with, and its set starts a new cycle here. (A pack recalled after use keeps
+        # its state: the recall report shows it.)
+        _record(
+            session, clock, [pack], "reprocess", actor, site=actor.home_site_id,
+            details={"set": item.barcode},
+        )  # fmt: skip
     if item.state == "awaiting_collection":
         _record(session, clock, [item], "collect", courier, site=item.current_site_id)
     _record(

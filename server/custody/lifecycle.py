@@ -122,6 +122,9 @@ _BEFORE_USE = (
     "received_at_site",
 )
 
+# A pack taken out of use before it was opened: its set goes back for reprocessing.
+_OUT_OF_USE = ("expired", "compromised", "failed_load", "recalled")
+
 # A pack is one processing cycle of a set: it is registered when the set is packed and
 # ends when it is used (the set goes back for washing) or taken out of service.
 PACK = _build(
@@ -144,7 +147,7 @@ PACK = _build(
         (_BEFORE_USE, "compromise", "compromised"),
         ((*_BEFORE_USE, "used", "failed_load"), "recall", "recalled"),
         ("in_transit_clean", "declare_lost", "lost"),
-        (("expired", "compromised", "failed_load", "recalled"), "reprocess", "retired"),
+        (_OUT_OF_USE, "reprocess", "retired"),
     ],
     {
         "packed": ("已包装", "packed"),
@@ -185,6 +188,11 @@ INSTRUMENT_SET = _build(
         ("washed", "inspect_fail", "received_decon"),
         ("inspected", "pack", "packed"),
         ("packed", "use", "in_use"),
+        # A set whose pack was taken out of use before it was opened (compromised, expired,
+        # in a failed load, recalled) goes back for reprocessing: handed back at the clinic
+        # like a used set, or received again at the CSSD where the pack failed.
+        ("packed", "return_used", "awaiting_collection"),
+        ("packed", "receive", "received_decon"),
         (("received_decon", "inspected"), "repair_start", "in_repair"),
         ("in_repair", "repair_end", "received_decon"),
         (("received_decon", "inspected", "in_repair"), "scrap", "scrapped"),
@@ -207,6 +215,11 @@ INSTRUMENT_SET = _build(
 LIFECYCLES: Mapping[ItemKind, Lifecycle] = {
     lifecycle.kind: lifecycle for lifecycle in (SPECIMEN_BOX, PACK, INSTRUMENT_SET)
 }
+
+# The pack states whose set may go back for reprocessing (those "reprocess" leaves).
+PACK_STATES_FREEING_THE_SET: frozenset[str] = frozenset(
+    state for state, event in PACK.table if event == "reprocess"
+)
 
 ALL_EVENT_TYPES: frozenset[str] = frozenset().union(
     *(lifecycle.event_types for lifecycle in LIFECYCLES.values())

@@ -192,6 +192,11 @@ CATALOGUE: Mapping[str, Label] = {
         "{pack} 当前为「{state}」，尚未在站点签收",
         "{pack} is {state}; it has not been received at the clinic",
     ),
+    "set_pack_in_use": (
+        "{set} 的无菌包 {pack} 当前为「{state}」，仍可使用；器械包不能退回重新处理",
+        "{set} is still in its pack {pack}, which is {state} and usable: the set cannot go "
+        "back for reprocessing",
+    ),
     "pack_wrong_site": (
         "{pack} 发往 {destination}，不能在 {site} 签收；请交回配送员送往 {destination}",
         "{pack} was issued to {destination}, not {site}; hand it back to the courier for "

@@ -152,7 +152,7 @@ def ingest(
         to_append.append((index, drafts[index]))
 
     today = now.astimezone(settings.zone).date()
-    scans = [(draft.item, draft.type) for _, draft in to_append]
+    scans = [(draft.item, draft.type, draft.site_id) for _, draft in to_append]
     for position, flags in guards.pack_scan_flags(session, scans, today).items():
         to_append[position][1].flags.extend(flags)
     new_drafts = [draft for _, draft in to_append]

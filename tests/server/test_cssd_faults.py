@@ -39,7 +39,7 @@ Every database test runs on SQLite and PostgreSQL.
     - test_c6_a_pack_scanned_twice_is_one_event_and_a_doubled_code_is_refused
  7  Pack at a clinic it was not issued to: custody does not move there; both sites named.
     - test_c7_a_pack_for_another_clinic_is_not_received_here (the API command)
-    - test_c7_a_delivery_scanned_at_the_wrong_clinic_is_stored_and_flagged (xfail: ingest)
+    - test_c7_a_delivery_scanned_at_the_wrong_clinic_is_stored_and_flagged
     Not built: a transfer record between clinics (the refusal sends the pack on).
  8  Out-of-sequence step (loaded without a packing record, issued without release): the
     command is refused with the missing step; a scan of it is stored and flagged.
@@ -125,7 +125,9 @@ Every database test runs on SQLite and PostgreSQL.
     audit records keep the new values only, not before/after.
 23  Pack compromised in storage or transport: out of use whatever its expiry; reprocessed.
     - test_c23_a_compromised_pack_is_out_of_use_whatever_its_expiry
-    - test_c23_the_set_of_a_compromised_pack_goes_back_to_washing (xfail: no reprocess path)
+    - test_c23_the_set_of_a_compromised_pack_goes_back_to_washing (received again at the CSSD)
+    - test_c23_a_pack_compromised_at_the_clinic_sends_its_set_back_by_courier
+    - test_c23_a_set_in_a_usable_pack_is_not_taken_back
 24  Issued set not back in time: listed (escalation is not built).
     - server/test_cssd.py::test_sets_not_back_in_time_are_overdue
     - test_c24_a_set_not_back_in_time_is_listed_until_it_is_received
@@ -403,12 +405,6 @@ def test_c7_a_pack_for_another_clinic_is_not_received_here(
     assert moved["state"] == "in_transit_clean" and moved["destination"] == "T02"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ingest's pack guard (server.cssd.guards.pack_scan_flags) is given each scan's item "
-    "and type but not its site (server/custody/service.py), so it cannot compare the site with "
-    "the pack's destination",
-)
 def test_c7_a_delivery_scanned_at_the_wrong_clinic_is_stored_and_flagged(
     cssd: Cssd, client: TestClient, world: World
 ) -> None:
@@ -610,12 +606,6 @@ def test_c23_a_compromised_pack_is_out_of_use_whatever_its_expiry(
     assert cssd.call("GET", f"/packs/{used}")["state"] == "used"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="no command takes a compromised (or failed, recalled, expired) pack's set back to "
-    "reprocessing: the set stays 'packed', and the instrument-set lifecycle has no way out of "
-    "'packed' but 'use'",
-)
 def test_c23_the_set_of_a_compromised_pack_goes_back_to_washing(cssd: Cssd) -> None:
     pack = cssd.pack()
     stored(cssd, pack)
@@ -623,6 +613,40 @@ def test_c23_the_set_of_a_compromised_pack_goes_back_to_washing(cssd: Cssd) -> N
     cssd.call("POST", f"/packs/{pack}/compromised", {"reason": "包装破损"})
     received = cssd.call("POST", "/receipts", {"set": tray, "counted": {"镊子": 2, "弯盘": 1}})
     assert received["state"] == "received_decon"
+    assert cssd.call("GET", f"/packs/{pack}")["state"] == "retired"
+    again = cssd.washed_and_packed(tray)["barcode"]  # a new cycle: a new pack
+    assert again != pack
+    assert cssd.call("GET", f"/packs/{again}")["set"] == tray
+
+
+def test_c23_a_set_in_a_usable_pack_is_not_taken_back(
+    cssd: Cssd, client: TestClient, world: World
+) -> None:
+    pack = cssd.pack()
+    stored(cssd, pack)
+    tray = cssd.call("GET", f"/packs/{pack}")["set"]
+    refused = cssd.call("POST", "/receipts", {"set": tray}, expect=409)
+    assert "set_pack_in_use" in str(refused) and pack in str(refused)
+    assert cssd.call("GET", f"/packs/{pack}")["state"] == "sterile_stored"
+    # The same step scanned at a station is stored and flagged, in the worker's words.
+    _, results = send(
+        client, world, "CSSD", scan("receive", tray, actor=world.badges["cssd_staff"])
+    )
+    assert results[0]["status"] == "flagged" and results[0]["code"] == "set_pack_in_use"
+    assert pack in results[0]["reason_zh"] and "usable" in results[0]["reason"]
+
+
+def test_c23_a_pack_compromised_at_the_clinic_sends_its_set_back_by_courier(
+    cssd: Cssd, client: TestClient, world: World
+) -> None:
+    pack = cssd.pack()
+    stored(cssd, pack)
+    tray = cssd.call("GET", f"/packs/{pack}")["set"]
+    cssd.to_clinic(pack)
+    cssd.call("POST", f"/packs/{pack}/compromised", {"reason": "跌落"}, who=cssd.clinic)
+    received = cssd.used_set_arrives(tray)  # handed back and collected like a used set
+    assert received["state"] == "received_decon"
+    assert cssd.call("GET", f"/packs/{pack}")["state"] == "compromised"  # its own record
 
 
 def test_c24_a_set_not_back_in_time_is_listed_until_it_is_received(
