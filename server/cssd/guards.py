@@ -13,7 +13,7 @@ from server.cssd import rules
 from server.custody.flags import Flag
 from server.custody.ledger import LedgerItem
 from server.enums import ItemKind
-from server.models import Item, Pack, Recall, Site
+from server.models import Item, Pack, Recall, SetAsset, Site
 
 
 def _deliver_flags(pack: rules.PackFacts, _today: date, site: str | None) -> list[Flag]:
@@ -117,3 +117,14 @@ def record_use(session: Session, item: LedgerItem, patient_ref: str | None) -> N
     pack = session.get(Pack, item.id)
     if pack is not None and patient_ref and pack.patient_ref is None:
         pack.patient_ref = patient_ref
+
+
+def record_special_pathogen(session: Session, item: LedgerItem) -> None:
+    """A scan that says a set carries a special pathogen (the clinic's hand-back, the
+    courier's collection) marks it for the dedicated path; no later scan or receipt that
+    leaves the mark out clears it, so a mark lost in transit still forces that path."""
+    if item.kind != ItemKind.instrument_set:
+        return
+    asset = session.get(SetAsset, item.id)
+    if asset is not None:
+        asset.special_pathogen = True

@@ -702,6 +702,8 @@ def record_test(
     recall = None
     if data.kind == TestKind.biological_indicator and not data.passed:
         recall = recall_since_last_pass(session, actor, machine, test, clock)
+    if load is not None and data.kind == TestKind.biological_indicator:
+        _tell_where_emergency_packs_are(session, load, data.passed)
     audit.record(
         session,
         actor,
@@ -1029,6 +1031,27 @@ def recall_since_last_pass(
         )
     session.flush()
     return recall
+
+
+def _tell_where_emergency_packs_are(session: Session, load: Cycle, passed: bool) -> None:
+    """A load released before its biological indicator (an emergency release): its result
+    goes to every site holding or sent one of its packs, and to the CSSD (WS 310.2)."""
+    if load.emergency_release is None:
+        return
+    rows = session.execute(
+        select(Item.barcode, Item.current_site_id, Pack.destination_site_id)
+        .join(Pack, Pack.item_id == Item.id)
+        .where(Pack.load_id == load.id)
+    ).all()
+    held: dict[uuid.UUID, list[str]] = {}
+    for barcode, current, destination in rows:
+        for site_id in {current, destination} - {None}:
+            assert site_id is not None
+            held.setdefault(site_id, []).append(barcode)
+    code = "bi_passed_after_emergency" if passed else "bi_failed_after_emergency"
+    for site_id, packs in held.items():
+        flag = Flag(code, {"load": load.number, "packs": ", ".join(sorted(packs))})
+        _notify(session, site_id, "bi_result", [flag], load.number)
 
 
 def _close_cycle_items_for(session: Session, item_ids: Sequence[uuid.UUID]) -> None:

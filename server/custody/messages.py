@@ -171,6 +171,15 @@ CATALOGUE: Mapping[str, Label] = {
         "load {load} holds implants: it waits for the biological indicator unless an emergency "
         "release is recorded (Type 5 indicator, approver, reason)",
     ),
+    "bi_passed_after_emergency": (
+        "紧急放行的锅次 {load} 生物监测合格（无菌包 {packs}）",
+        "load {load}, released in an emergency, passed its biological indicator (packs {packs})",
+    ),
+    "bi_failed_after_emergency": (
+        "紧急放行的锅次 {load} 生物监测不合格：无菌包 {packs} 已召回，已使用的请追踪患者",
+        "load {load}, released in an emergency, failed its biological indicator: packs {packs} "
+        "are recalled; follow up the patients of any already used",
+    ),
     "bi_failed": ("锅次 {load} 生物监测不合格", "load {load} failed its biological indicator"),
     "pack_recalled": (
         "{pack} 已召回{recall_ref}，禁止使用，请退回",

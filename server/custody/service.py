@@ -163,6 +163,8 @@ def ingest(
         if draft.type == "use":
             patient = draft.details.get("patient_ref")
             guards.record_use(session, draft.item, str(patient) if patient else None)
+        elif draft.details.get("special_pathogen") is True:
+            guards.record_special_pathogen(session, draft.item)
     for (index, _), done in zip(to_append, appended, strict=True):
         status = Status.flagged if done.flags else Status.accepted
         results[index] = _answer(

@@ -15,8 +15,8 @@ Every database test runs on SQLite and PostgreSQL.
  3  Implant load with its BI pending: no release (so no issue) without an emergency release
     (Type 5 indicator, approver, reason).
     - server/test_cssd.py::test_an_implant_load_waits_for_its_biological_indicator
-    Not built: a BI result that completes after an emergency release is not pushed to the
-    user department (only a failed BI reaches sites, through its recall).
+    - test_c3_the_bi_of_an_emergency_release_is_sent_where_its_packs_are (pass and fail)
+    - test_c3_a_bi_without_an_emergency_release_tells_no_clinic
  4  Expired pack: refused at issue, flagged at use; expiry = last valid day, Asia/Shanghai.
     - server/test_cssd.py::test_expired_pack_is_refused_at_dispatch
     - server/test_cssd.py::test_a_recalled_pack_scanned_for_use_is_stored_and_flagged
@@ -80,8 +80,9 @@ Every database test runs on SQLite and PostgreSQL.
     - test_c15_the_clinic_is_told_of_a_count_discrepancy
 16  Special-pathogen set: dedicated path only.
     - server/test_cssd.py::test_a_special_pathogen_set_needs_the_dedicated_washer
-    Not built: the flag is given at CSSD receipt only (optional there); the clinic's return
-    scan carries none, so a flag missing at handover or lost in transit is not caught.
+    - test_c16_a_special_pathogen_marked_at_the_clinic_survives_a_receipt_without_it
+    Not built: the clinic is not made to answer the question at every hand-back (a scan
+    that leaves it out is taken as "no").
 17  Loaner set untested: not processed until its parameters and first-use test are recorded.
     - server/test_cssd.py::test_a_loaner_set_needs_its_first_use_test
     - server/test_cssd.py::test_an_implant_load_waits_for_its_biological_indicator (BI for
@@ -540,7 +541,76 @@ def test_c11_a_wet_pack_or_a_failed_inner_indicator_keeps_the_pack_from_use(
     assert use["codes"] == ["pack_unusable"] and "包装受损" in use["detail_zh"]
 
 
-# --- 15: count discrepancy ---------------------------------------------------------------------
+def test_c16_a_special_pathogen_marked_at_the_clinic_survives_a_receipt_without_it(
+    cssd: Cssd, client: TestClient, world: World
+) -> None:
+    tray = cssd.new_set()
+    staff, courier = world.badges["clinic_staff"], world.badges["courier"]
+    handed = [
+        scan("return_used", tray, actor=staff, special_pathogen=True),
+        scan("collect", tray, actor=courier, counterparty=staff),
+    ]
+    status, results = send(client, world, "T01", *handed)
+    assert status == 200 and [r["status"] for r in results] == ["accepted", "accepted"]
+    receipt = {"set": tray, "courier": courier, "counted": {"镊子": 2, "弯盘": 1}}
+    assert cssd.call("POST", "/receipts", receipt)["special_pathogen"] is True  # not lost
+    refused = cssd.call(
+        "POST", "/washes", {"washer": "WD1", "program": "p", "sets": [tray]}, expect=409
+    )
+    assert refused["codes"] == ["special_pathogen_path"]
+
+
+# --- 3, 15: a BI result after an emergency release, a count discrepancy -------------------
+
+
+@pytest.mark.parametrize("passed", [True, False])
+def test_c3_the_bi_of_an_emergency_release_is_sent_where_its_packs_are(
+    client: TestClient, world: World, session_factory: sessionmaker[Session], passed: bool
+) -> None:
+    cssd = Cssd(client, world)
+    cssd.setup(implant=True)
+    cssd.bowie_dick()
+    pack, kept = cssd.pack(), cssd.pack()
+    number = cssd.load(pack, kept)
+    cssd.call(
+        "POST",
+        f"/loads/{number}/unload",
+        {"cooling_minutes": 40, "chemical_indicator_passed": True},
+    )
+    emergency = {
+        "type5_indicator_passed": True,
+        "approver": world.badges["admin"],
+        "reason": "急诊",
+    }
+    cssd.call("POST", f"/loads/{number}/release", {"emergency": emergency})
+    cssd.call("POST", "/storage", {"packs": [pack, kept]})
+    cssd.to_clinic(pack)  # one pack at the clinic, one still on the CSSD's shelf
+    result = {"kind": "biological_indicator", "passed": passed, "load": number}
+    cssd.call("POST", "/machines/ST1/tests", result, expect=201)
+    with session_factory() as session:
+        told = session.execute(
+            select(Site.code, Notification.message_zh, Notification.message_en)
+            .join(Site, Site.id == Notification.site_id)
+            .where(Notification.kind == "bi_result", Notification.reference == number)
+            .order_by(Site.code)
+        ).all()
+    assert [site for site, _, _ in told] == ["CSSD", "T01"]
+    (_, zh_cssd, _), (_, zh_clinic, en_clinic) = told
+    assert kept in zh_cssd and pack not in zh_cssd and pack in zh_clinic
+    assert ("passed" in en_clinic) is passed and ("recalled" in en_clinic) is not passed
+
+
+def test_c3_a_bi_without_an_emergency_release_tells_no_clinic(
+    cssd: Cssd, session_factory: sessionmaker[Session]
+) -> None:
+    pack = cssd.pack()
+    number = stored(cssd, pack)
+    cssd.to_clinic(pack)
+    result = {"kind": "biological_indicator", "passed": True, "load": number}
+    cssd.call("POST", "/machines/ST1/tests", result, expect=201)
+    with session_factory() as session:
+        kinds = session.execute(select(Notification.kind)).scalars().all()
+    assert "bi_result" not in kinds
 
 
 def test_c15_the_clinic_is_told_of_a_count_discrepancy(
