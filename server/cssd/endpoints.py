@@ -346,6 +346,14 @@ def use_pack(
     return _pack(session, barcode)
 
 
+@router.post("/packs/{barcode}/reprints", response_model=PackRead)
+def reprint_label(session: SessionDep, staff: CssdStaff, barcode: str) -> PackRead:
+    """A pack's label printed again: counted and audited; the label data are the pack
+    record's, unchanged (print them from this answer)."""
+    service.reprint_label(session, staff, barcode)
+    return _pack(session, barcode)
+
+
 @router.post("/packs/{barcode}/compromised", response_model=PackRead)
 def compromise(
     session: SessionDep,

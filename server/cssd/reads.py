@@ -73,6 +73,7 @@ def pack_read(session: Session, item: Item, pack: Pack) -> PackRead:
         expires_on=pack.expires_on,
         recalled=pack.recall_id is not None,
         patient_ref=pack.patient_ref,
+        label_prints=pack.label_prints,
     )
 
 

@@ -208,6 +208,7 @@ class PackRead(BaseModel):
     expires_on: date | None
     recalled: bool
     patient_ref: str | None
+    label_prints: int = Field(0, description="times the label was printed again after packing")
 
 
 class LoadCreate(_In):

@@ -1204,6 +1204,27 @@ def use_pack(session: Session, user: Person, code: str, patient_ref: str, clock:
     return pack
 
 
+def reprint_label(session: Session, actor: Person, code: str) -> Pack:
+    """Count and audit a label printed again: the same pack and the same label data (load,
+    sterilization day and expiry come from the pack record and are never re-entered)."""
+    item, pack = pack_by_barcode(session, code)
+    pack.label_prints += 1
+    load = session.get(Cycle, pack.load_id) if pack.load_id else None
+    audit.record(
+        session,
+        actor,
+        "pack.reprint",
+        "pack",
+        item.barcode,
+        {
+            "reprint": pack.label_prints,
+            "load": load.number if load else None,
+            "expires_on": pack.expires_on.isoformat() if pack.expires_on else None,
+        },
+    )
+    return pack
+
+
 def compromise(session: Session, actor: Person, code: str, reason: str, clock: Clock) -> Item:
     item, _ = pack_by_barcode(session, code)
     _refuse_unless_allowed(item, "compromise")

@@ -87,11 +87,12 @@ Every database test runs on SQLite and PostgreSQL.
     - server/test_cssd.py::test_a_loaner_set_needs_its_first_use_test
     - server/test_cssd.py::test_an_implant_load_waits_for_its_biological_indicator (BI for
       every implant load)
-18  Label reprint: does not apply — there is no reprint command or counter. A pack label is
-    printed from the server's pack record, which printing never changes
-    (agent/test_printing.py::test_packing_prints_the_server_s_pack_record); a print job sent
-    again sends the same bytes and counts the attempt
-    (labels/test_label_printing.py::test_offline_printer_fails_the_job_and_resend_is_explicit).
+18  Label reprint: the same pack and label data (from the pack record, never re-entered),
+    the reprint counted and audited.
+    - test_c18_a_reprinted_label_is_the_same_pack_counted_and_audited
+    - agent/test_printing.py::test_packing_prints_the_server_s_pack_record
+    - labels/test_label_printing.py::test_offline_printer_fails_the_job_and_resend_is_explicit
+      (a job sent again sends the same bytes)
 19  Printer failure or unknown acknowledgement: job failed or unconfirmed, never resent behind
     anyone's back; Chinese in GB18030; unambiguous dates.
     - labels/test_label_printing.py::test_offline_printer_fails_the_job_and_resend_is_explicit
@@ -558,6 +559,34 @@ def test_c16_a_special_pathogen_marked_at_the_clinic_survives_a_receipt_without_
         "POST", "/washes", {"washer": "WD1", "program": "p", "sets": [tray]}, expect=409
     )
     assert refused["codes"] == ["special_pathogen_path"]
+
+
+def test_c18_a_reprinted_label_is_the_same_pack_counted_and_audited(
+    cssd: Cssd, client: TestClient, session_factory: sessionmaker[Session]
+) -> None:
+    pack = cssd.pack()
+    stored(cssd, pack)
+    before = cssd.call("GET", f"/packs/{pack}")
+    assert before["label_prints"] == 0
+    for _ in range(2):
+        again = cssd.call("POST", f"/packs/{pack}/reprints")
+    label = ("barcode", "set", "load", "sterilizer", "sterilized_on", "expires_on", "packed_at")
+    assert {k: again[k] for k in label} == {k: before[k] for k in label}
+    assert again["label_prints"] == 2
+    with session_factory() as session:
+        records = (
+            session.execute(
+                select(AuditRecord.details)
+                .where(AuditRecord.action == "pack.reprint", AuditRecord.target_id == pack)
+                .order_by(AuditRecord.id)
+            )
+            .scalars()
+            .all()
+        )
+    assert [r["reprint"] for r in records] == [1, 2]
+    assert {r["load"] for r in records} == {before["load"]}
+    courier = login(client, "courier")
+    cssd.call("POST", f"/packs/{pack}/reprints", who=courier, expect=403)
 
 
 # --- 3, 15: a BI result after an emergency release, a count discrepancy -------------------
