@@ -100,12 +100,12 @@ class BodyLimit:
 
 
 async def _sweep_alerts(app: FastAPI, settings: Settings) -> None:
-    """Raise time-based alerts (limits at risk, stale one-sided handoffs) every so often."""
-    from server.specimens.service import sweep
+    """Raise time-based alerts (limits at risk, stale one-sided handoffs, overdue sets)."""
+    from server.sweeps import sweep
 
     def once() -> None:
         with session_scope(app.state.sessionmaker) as session:
-            sweep(session, utc_now(), settings.transit_minutes, settings.one_sided_handoff_minutes)
+            sweep(session, utc_now(), settings)
 
     while True:
         await asyncio.sleep(settings.alert_sweep_seconds)

@@ -69,6 +69,8 @@ from server.models import (
     SetTemplate,
     Site,
 )
+from server.specimens.rules import AlertKind
+from server.specimens.service import raise_alert
 
 
 class RuleRefused(Conflict):
@@ -1241,6 +1243,30 @@ def compromise(session: Session, actor: Person, code: str, reason: str, clock: C
 
 
 # --- boards -------------------------------------------------------------------------------
+
+
+def escalate_overdue_sets(session: Session, now: datetime, hours: int) -> None:
+    """An alert for each set overdue at a clinic (once per time it went out), to the clinic
+    holding it and to every dispatcher reading the alerts."""
+    cutoff = now - timedelta(hours=hours)
+    for item in session.execute(
+        select(Item).where(
+            Item.kind == ItemKind.instrument_set,
+            Item.state.in_(["in_use", "awaiting_collection"]),
+            Item.last_event_at < cutoff,
+        )
+    ).scalars():
+        site = session.get(Site, item.current_site_id) if item.current_site_id else None
+        where = site.code if site else "?"
+        flag = Flag("set_overdue", {"set": item.barcode, "hours": str(hours), "site": where})
+        raise_alert(
+            session,
+            f"overdue:{item.barcode}:{item.last_position}",
+            AlertKind.set_overdue,
+            item,
+            item.current_site_id,
+            [flag],
+        )
 
 
 def overdue_sets(session: Session, hours: int, clock: Clock) -> list[Item]:

@@ -201,6 +201,11 @@ CATALOGUE: Mapping[str, Label] = {
         "{pack} 当前为「{state}」，尚未在站点签收",
         "{pack} is {state}; it has not been received at the clinic",
     ),
+    "set_overdue": (
+        "器械包 {set} 在 {site} 已超过 {hours} 小时未回收：请安排回收，或登记丢失",
+        "instrument set {set} has been at {site} for more than {hours} h without coming back: "
+        "collect it or report it lost",
+    ),
     "set_pack_in_use": (
         "{set} 的无菌包 {pack} 当前为「{state}」，仍可使用；器械包不能退回重新处理",
         "{set} is still in its pack {pack}, which is {state} and usable: the set cannot go "

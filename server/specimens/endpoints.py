@@ -40,6 +40,7 @@ from server.specimens.schemas import (
     TripIn,
     TripRead,
 )
+from server.sweeps import sweep
 
 router = APIRouter(tags=["specimens"], responses=error_responses(400, 401, 403, 404, 409))
 LabStaff = Annotated[Person, Depends(require_person(Role.lab_receiver))]
@@ -216,8 +217,9 @@ def list_alerts(
     after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
     include_closed: bool = False,
 ) -> list[AlertRead]:
-    """Open alerts (time limits at risk, temperature, seals, one-sided handoffs, manifests)."""
-    service.sweep(session, now, settings.transit_minutes, settings.one_sided_handoff_minutes)
+    """Open alerts (time limits at risk, temperature, seals, one-sided handoffs, manifests,
+    instrument sets overdue at a clinic)."""
+    sweep(session, now, settings)
     query = select(Alert).where(Alert.id > after).order_by(Alert.id).limit(500)
     if not include_closed:
         query = query.where(Alert.closed_at.is_(None))

@@ -41,6 +41,7 @@ class AlertKind(StrEnum):
     one_sided_handoff = "one_sided_handoff"
     wrong_destination = "wrong_destination"
     discrepancy = "discrepancy"
+    set_overdue = "set_overdue"
 
 
 TEMPERATURE_RANGES: Mapping[TemperatureClass, tuple[float, float]] = {

@@ -130,8 +130,9 @@ Every database test runs on SQLite and PostgreSQL.
     - test_c23_the_set_of_a_compromised_pack_goes_back_to_washing (received again at the CSSD)
     - test_c23_a_pack_compromised_at_the_clinic_sends_its_set_back_by_courier
     - test_c23_a_set_in_a_usable_pack_is_not_taken_back
-24  Issued set not back in time: listed (escalation is not built).
+24  Issued set not back in time: listed, and one alert to its clinic and the dispatchers.
     - server/test_cssd.py::test_sets_not_back_in_time_are_overdue
+    - test_c24_an_overdue_set_raises_one_alert_to_its_clinic
     - test_c24_a_set_not_back_in_time_is_listed_until_it_is_received
 25  Specimen side: server/test_specimen_faults.py (research/specimen.md §7).
 """
@@ -746,6 +747,28 @@ def test_c23_a_pack_compromised_at_the_clinic_sends_its_set_back_by_courier(
     received = cssd.used_set_arrives(tray)  # handed back and collected like a used set
     assert received["state"] == "received_decon"
     assert cssd.call("GET", f"/packs/{pack}")["state"] == "compromised"  # its own record
+
+
+def test_c24_an_overdue_set_raises_one_alert_to_its_clinic(
+    cssd: Cssd, client: TestClient, settings: Settings
+) -> None:
+    pack = cssd.pack()
+    tray = cssd.call("GET", f"/packs/{pack}")["set"]
+    stored(cssd, pack)
+    cssd.to_clinic(pack)
+    cssd.call("POST", f"/packs/{pack}/use", {"patient_ref": "P-24"}, who=cssd.clinic)
+
+    def alerts(hours_later: float) -> list[dict]:
+        later = utc_now() + timedelta(hours=hours_later)
+        client.app.dependency_overrides[get_now] = lambda: later  # type: ignore[attr-defined]
+        answer = client.get("/api/v1/alerts", headers=login(client, "dispatcher"))
+        assert answer.status_code == 200, answer.text
+        return [a for a in answer.json() if a["kind"] == "set_overdue" and a["item"] == tray]
+
+    assert alerts(settings.overdue_set_hours - 1) == []
+    raised = alerts(settings.overdue_set_hours + 1)
+    assert len(raised) == 1 and tray in raised[0]["message_en"] and "T01" in raised[0]["message_zh"]
+    assert len(alerts(settings.overdue_set_hours + 5)) == 1  # once, not at every sweep
 
 
 def test_c24_a_set_not_back_in_time_is_listed_until_it_is_received(

@@ -92,6 +92,7 @@ def test_every_catalogue_entry_renders_in_both_languages() -> None:
         "minutes": "10",
         "day": "2026-11-22",
         "set": "TR1",
+        "hours": "24",
         "reason": "r",
         "seal": "S1",
         "recorded": "S1",
