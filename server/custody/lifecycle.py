@@ -21,6 +21,10 @@ from server.enums import ItemKind, Role
 # state. "registered" is the first event of every item and only valid as the first.
 OBSERVATIONS = frozenset({"observed", "note", "temperature", "confirm_handoff"})
 REGISTERED = "registered"
+# A correction of a recorded step (wrong operator, wrong note) is an event of its own that
+# names the event it corrects; it changes no state. Only the corrections API appends it:
+# ingest refuses it from devices, as it is not in ALL_EVENT_TYPES.
+CORRECTION = "correction"
 
 
 Label = tuple[str, str]  # (中文, English)
@@ -235,7 +239,7 @@ def apply(kind: ItemKind, state: str | None, event_type: str) -> Outcome:
         return Outcome(
             lifecycle.initial, Flag("not_registered", {"kind": kind, "event": event_type})
         )
-    if event_type in OBSERVATIONS:
+    if event_type in OBSERVATIONS or event_type == CORRECTION:
         return Outcome(state)
     if event_type == REGISTERED:
         return Outcome(state, Flag("already_registered", {"kind": kind}))
@@ -306,6 +310,7 @@ def actor_may(event_type: str, role: Role) -> bool:
 
 EVENT_LABELS: Mapping[str, Label] = {
     "registered": ("登记", "registered"),
+    CORRECTION: ("更正记录", "correction"),
     "observed": ("扫描", "seen"),
     "note": ("备注", "note"),
     "temperature": ("温度记录", "temperature reading"),

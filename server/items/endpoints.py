@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from server.deps import (
     AdminUser,
@@ -13,14 +13,26 @@ from server.deps import (
     Reader,
     SessionDep,
     read_in_one_hop,
+    require_person,
 )
-from server.enums import ItemKind
+from server.enums import ItemKind, Role
 from server.errors import error_responses
 from server.items import service
-from server.items.schemas import CustodyChain, ItemCreate, ItemRead, ItemUpdate
+from server.items.schemas import (
+    CorrectionIn,
+    CorrectionRead,
+    CustodyChain,
+    ItemCreate,
+    ItemRead,
+    ItemUpdate,
+)
 from server.lookup import item_by_barcode, site_by_ref
+from server.models import Person
 
 router = APIRouter(prefix="/items", tags=["items"], responses=error_responses(401, 403))
+# Corrections need a person with the standing to make them: the CSSD's staff for its records
+# (WS 310.1), the laboratory's for its receipts, an administrator for anything.
+Corrector = Annotated[Person, Depends(require_person(Role.cssd_staff, Role.lab_receiver))]
 
 
 @router.get("", response_model=list[ItemRead], responses=error_responses(404))
@@ -68,6 +80,20 @@ def retire_item(session: SessionDep, admin: AdminUser, barcode: str) -> ItemRead
         session, admin, item_by_barcode(session, barcode), ItemUpdate(active=False)
     )
     return service.describe_item(session, item)
+
+
+@router.post(
+    "/{barcode}/corrections",
+    response_model=CorrectionRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=error_responses(400, 404, 422),
+)
+def correct_event(
+    session: SessionDep, corrector: Corrector, now: NowDep, barcode: str, data: CorrectionIn
+) -> CorrectionRead:
+    """Correct a recorded step (wrong operator, wrong note) with a reason: a correction
+    event is appended and audited with the value before and after; nothing is changed."""
+    return service.correct_event(session, corrector, item_by_barcode(session, barcode), data, now)
 
 
 @router.get("/{barcode}/custody", response_model=CustodyChain, responses=error_responses(400, 404))

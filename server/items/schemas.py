@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -102,3 +102,39 @@ class CustodyChain(BaseModel):
     item: ItemRead
     events: list[CustodyEventRead]
     intact: bool = Field(description="Every event of this item matches its hash")
+
+
+class CorrectionIn(BaseModel):
+    """A correction of one recorded step: which event, which field, the right value, why."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "event_id": "0b6f7c1e-9d2a-4c61-8a47-2f1e3b5d9c10",
+                    "field": "actor",
+                    "value": "PE4X7K2M9Q",
+                    "reason": "扫错了工牌：实际包装者为王芳",
+                }
+            ]
+        },
+    )
+
+    event_id: uuid.UUID
+    field: Literal["actor", "counterparty", "note"]
+    value: ShortText | None = Field(
+        None, description="a badge for actor/counterparty (null: nobody), or the note's text"
+    )
+    reason: ShortText = Field(min_length=2, description="why it is corrected (kept for audit)")
+
+
+class CorrectionRead(BaseModel):
+    """The correction event appended to the item's chain; the corrected event is unchanged."""
+
+    position: int
+    item_seq: int
+    corrects: uuid.UUID
+    field: str
+    before: str | None
+    after: str | None

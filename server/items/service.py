@@ -16,12 +16,14 @@ from server import audit
 from server.custody import ledger
 from server.custody.chain import ChainedFields, event_hash
 from server.custody.flags import Flag
-from server.custody.lifecycle import LIFECYCLES, REGISTERED
+from server.custody.lifecycle import CORRECTION, LIFECYCLES, REGISTERED
 from server.custody.messages import render
 from server.db import plain_rows
 from server.enums import ItemKind
-from server.errors import Conflict, UnknownBarcode, Unprocessable
+from server.errors import Conflict, NotFound, UnknownBarcode, Unprocessable
 from server.items.schemas import (
+    CorrectionIn,
+    CorrectionRead,
     CustodyChain,
     CustodyEventRead,
     ItemCreate,
@@ -30,7 +32,7 @@ from server.items.schemas import (
     PartyRead,
     SiteRef,
 )
-from server.lookup import ITEM_KINDS, checked_id, site_by_ref
+from server.lookup import ITEM_KINDS, checked_id, person_by_badge, site_by_ref
 from server.models import CustodyEvent, Device, Item, Person, Site
 
 
@@ -303,3 +305,77 @@ def _chain(session: Session, item_id: uuid.UUID, last_seq: int, item: ItemRead) 
         range(1, last_seq + 1)
     )
     return CustodyChain(item=item, events=events, intact=intact)
+
+
+def correct_event(
+    session: Session, actor: Person, item: Item, data: CorrectionIn, now: datetime
+) -> CorrectionRead:
+    """Correct one field of a recorded step: a ``correction`` event naming the event, the
+    value before and after and the reason is appended, and the change is audited. Nothing
+    recorded is changed: the chain keeps both (WS 310.1: corrections are traceable)."""
+    event = session.execute(
+        select(CustodyEvent).where(
+            CustodyEvent.event_id == data.event_id, CustodyEvent.item_id == item.id
+        )
+    ).scalar_one_or_none()
+    if event is None:
+        raise NotFound(f"{item.barcode} has no event {data.event_id}")
+    if event.type == CORRECTION:
+        raise Unprocessable("a correction is not corrected: correct the original event again")
+    before: str | None
+    after: str | None
+    if data.field == "note":
+        before = _text_or_none(event.details.get("note"))
+        after = data.value
+    else:
+        party = event.actor_id if data.field == "actor" else event.counterparty_id
+        found = session.get(Person, party) if party else None
+        before = found.badge if found else None
+        after = person_by_badge(session, data.value).badge if data.value else None
+    for earlier in session.execute(
+        select(CustodyEvent.details)
+        .where(CustodyEvent.item_id == item.id, CustodyEvent.type == CORRECTION)
+        .order_by(CustodyEvent.item_seq)
+    ).scalars():
+        if earlier.get("corrects") == str(event.event_id) and earlier.get("field") == data.field:
+            before = earlier.get("after")  # corrected before: that correction is what stands
+    if before == after:
+        raise Unprocessable(f"the {data.field} of that event is already {after or 'empty'}")
+    details = {
+        "corrects": str(event.event_id),
+        "position": event.position,
+        "field": data.field,
+        "before": before,
+        "after": after,
+        "reason": data.reason,
+    }
+    head = ledger.lock_head(session)
+    [appended] = ledger.append(
+        session,
+        head,
+        [
+            ledger.Draft(
+                event_id=uuid.uuid4(),
+                item=item,
+                type=CORRECTION,
+                occurred_at=now,
+                actor_id=actor.id,
+                site_id=actor.home_site_id,
+                details=details,
+            )
+        ],
+        now,
+    )
+    audit.record(session, actor, "event.correct", "event", str(event.event_id), details)
+    return CorrectionRead(
+        position=appended.position,
+        item_seq=appended.item_seq,
+        corrects=event.event_id,
+        field=data.field,
+        before=before,
+        after=after,
+    )
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)

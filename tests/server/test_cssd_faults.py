@@ -123,8 +123,10 @@ Every database test runs on SQLite and PostgreSQL.
     - server/test_tamper.py::TestAppendOnlyTrigger::test_postgres_refuses_changes_to_events
     - server/test_tamper.py::TestVerify::test_a_deleted_row_is_named
     - server/test_security.py::test_every_administrative_change_leaves_an_audit_record
-    Not built: a correction of a recorded step (wrong operator, wrong load) with a reason;
-    audit records keep the new values only, not before/after.
+    - test_c22_a_wrong_operator_is_corrected_with_a_reason_and_audited (a correction event
+      with before, after and reason; audited; the corrected event unchanged)
+    Not built: correcting a wrong load (a pack is taken out of a load that has not started
+    with the existing command; a started load is not re-assigned).
 23  Pack compromised in storage or transport: out of use whatever its expiry; reprocessed.
     - test_c23_a_compromised_pack_is_out_of_use_whatever_its_expiry
     - test_c23_the_set_of_a_compromised_pack_goes_back_to_washing (received again at the CSSD)
@@ -684,6 +686,47 @@ def test_c22_nothing_is_deleted_and_retiring_a_pack_is_audited(
     assert record.actor_id is not None
     # ...and the ledger verifies, the just-packed pack's projection included
     assert client.get("/api/v1/ledger/verify", headers=admin).json()["ok"]
+
+
+def test_c22_a_wrong_operator_is_corrected_with_a_reason_and_audited(
+    cssd: Cssd, client: TestClient, world: World, session_factory: sessionmaker[Session]
+) -> None:
+    tray = cssd.new_set()
+    cssd.used_set_arrives(tray)
+    history = chain(cssd, tray)
+    receipt = next(e for e in history if e["type"] == "receive")
+    wrong, right = receipt["actor"]["badge"], world.badges["cssd2"]
+    url = f"/api/v1/items/{tray}/corrections"
+    body = {"event_id": receipt["event_id"], "field": "actor", "value": right, "reason": "扫错工牌"}
+    answer = client.post(url, json=body, headers=cssd.staff)
+    assert answer.status_code == 201, answer.text
+    assert (answer.json()["before"], answer.json()["after"]) == (wrong, right)
+    after = chain(cssd, tray)
+    assert after[: len(history)] == history  # what was recorded stays as it was
+    correction = after[-1]
+    assert correction["type"] == "correction" and correction["flag_code"] is None
+    assert correction["details"]["corrects"] == receipt["event_id"]
+    assert correction["details"]["reason"] == "扫错工牌"
+    assert cssd.call("GET", f"/sets/{tray}")["state"] == "received_decon"  # no state change
+    with session_factory() as session:
+        record = session.execute(
+            select(AuditRecord).where(AuditRecord.action == "event.correct")
+        ).scalar_one()
+    assert (record.details["before"], record.details["after"]) == (wrong, right)
+    admin = login(client, "admin")
+    assert client.get("/api/v1/ledger/verify", headers=admin).json()["ok"]
+    # Who may, and what is refused, with the reason
+    courier = login(client, "courier")
+    assert client.post(url, json=body, headers=courier).status_code == 403
+    no_reason = {**body, "reason": ""}
+    assert client.post(url, json=no_reason, headers=cssd.staff).status_code == 422
+    again = client.post(url, json=body, headers=cssd.staff)
+    assert again.status_code == 422 and "already" in again.text
+    unknown = {**body, "event_id": "00000000-0000-4000-8000-000000000000"}
+    assert client.post(url, json=unknown, headers=cssd.staff).status_code == 404
+    # ...and a device cannot send a correction as a scan: only the form makes one
+    status, results = send(client, world, "CSSD", scan("correction", tray, actor=right))
+    assert status == 422 and results[0]["status"] == "rejected"
 
 
 def test_c23_a_compromised_pack_is_out_of_use_whatever_its_expiry(
