@@ -111,6 +111,18 @@ MESSAGES: Mapping[str, tuple[str, str]] = {
     "timeline.ledger_bad": ("台账校验失败：{detail}", "Ledger verification failed: {detail}"),
     "timeline.no_item": ("没有条码为 {code} 的物品", "No item has the barcode {code}"),
     "timeline.unknown": ("无法识别", "Not recognised"),
+    "timeline.correct": ("更正此记录", "Correct this record"),
+    "timeline.correct_field": ("更正项", "What to correct"),
+    "timeline.correct_value": ("正确的工牌或备注（空=无）", "Right badge or note (empty: none)"),
+    "timeline.correct_reason": ("更正原因（必填）", "Reason (required)"),
+    "timeline.correct_go": ("提交更正", "Record the correction"),
+    "timeline.field_actor": ("扫描人", "operator"),
+    "timeline.field_counterparty": ("交接对象", "counterparty"),
+    "timeline.field_note": ("备注", "note"),
+    "timeline.corrects": (
+        "更正{field}：{before} → {after}（{reason}）",
+        "{field} corrected: {before} → {after} ({reason})",
+    ),
     # CSSD
     "cssd.title": ("消毒供应中心看板", "Sterile supply board"),
     "cssd.by_state": ("无菌包状态", "Packs by state"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -47,6 +47,12 @@ def landing(request: Request) -> HTMLResponse:
             "database": request.app.state.database_label,
         },
     )
+
+
+@router.get("/favicon.ico")
+def favicon() -> FileResponse:
+    """The icon browsers ask for on their own (the pages link the same file)."""
+    return FileResponse(STATIC_DIR / "ui" / "favicon.svg", media_type="image/svg+xml")
 
 
 @router.get("/docs", response_class=HTMLResponse)

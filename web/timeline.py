@@ -4,23 +4,29 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Query, Request
+from fastapi import Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from labels.identity import InvalidId, parse_id
 from server.custody.flags import Flag
 from server.custody.messages import render as render_flag
 from server.custody.service import verify_ledger
-from server.deps import SessionDep
+from server.deps import NowDep, SessionDep
+from server.enums import Role
 from server.errors import HandoffError, UnknownBarcode
-from server.items.service import custody_chain_by_barcode
-from server.lookup import ITEM_KINDS
+from server.items.schemas import CorrectionIn
+from server.items.service import correct_event, custody_chain_by_barcode
+from server.lookup import ITEM_KINDS, item_by_barcode
+from server.models import Person
 from web.i18n import Language, event_label, kind_label, state_label, t
 from web.render import language, page_router, render
-from web.session import AdminPerson, WebUser
+from web.session import AdminPerson, CsrfChecked, WebUser, web_person
 
 router = page_router()
 Scan = Annotated[str, Query(max_length=64)]
+# Who may correct a recorded step: the API's rule (server/items/endpoints.py).
+CORRECTORS = frozenset({Role.admin, Role.cssd_staff, Role.lab_receiver})
+Corrector = Annotated[Person, Depends(web_person(Role.cssd_staff, Role.lab_receiver))]
 
 
 def _answer(session: SessionDep, code: str, lang: Language) -> dict[str, Any]:
@@ -44,10 +50,13 @@ def _answer(session: SessionDep, code: str, lang: Language) -> dict[str, Any]:
     return {"code": code, "chain": chain, "error": None, "tone": tone}
 
 
-def _context(request: Request, answer: dict[str, Any]) -> dict[str, Any]:
+def _context(
+    request: Request, answer: dict[str, Any], person: Person | None = None
+) -> dict[str, Any]:
     lang = language(request)
     return {
         **answer,
+        "may_correct": person is not None and person.role in CORRECTORS,
         "event_label": lambda event: event_label(lang, event),
         "kind_label": lambda kind: kind_label(lang, kind),
         "state_label": lambda kind, state: state_label(lang, kind, state),
@@ -59,7 +68,7 @@ def timeline_page(
     request: Request, session: SessionDep, person: WebUser, code: Scan = ""
 ) -> Response:
     """The scan box, and the answer for ``?code=`` if given."""
-    context = _context(request, _answer(session, code, language(request)))
+    context = _context(request, _answer(session, code, language(request)), person)
     return render(request, "ui/timeline.html", context, person=person)
 
 
@@ -68,7 +77,29 @@ def timeline_scan(
     request: Request, session: SessionDep, person: WebUser, code: Scan = ""
 ) -> Response:
     """The answer alone, for the scan box's Enter (HTMX)."""
-    context = _context(request, _answer(session, code, language(request)))
+    context = _context(request, _answer(session, code, language(request)), person)
+    return render(request, "ui/_timeline_answer.html", context, person=person)
+
+
+@router.post("/timeline/correct", response_class=HTMLResponse)
+def correct(
+    request: Request,
+    session: SessionDep,
+    person: Corrector,
+    now: NowDep,
+    _: CsrfChecked,
+    code: Annotated[str, Form(max_length=64)],
+    event_id: Annotated[str, Form(max_length=64)],
+    field: Annotated[str, Form(max_length=16)],
+    reason: Annotated[str, Form(max_length=200)],
+    value: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Correct one recorded step with a reason (the corrections API's service call)."""
+    data = CorrectionIn.model_validate(
+        {"event_id": event_id, "field": field, "value": value.strip() or None, "reason": reason}
+    )
+    correct_event(session, person, item_by_barcode(session, code.strip()), data, now)
+    context = _context(request, _answer(session, code, language(request)), person)
     return render(request, "ui/_timeline_answer.html", context, person=person)
 
 

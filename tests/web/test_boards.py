@@ -89,6 +89,32 @@ def test_scan_a_barcode_and_read_its_timeline_by_keyboard(web: Browsing, demo: D
     web.screenshot("timeline")
 
 
+def test_a_cssd_worker_corrects_a_wrong_operator_from_the_timeline(
+    web: Browsing, demo: Demo
+) -> None:
+    """The receipt was scanned under the wrong badge: corrected with a reason, in the page."""
+    packs = demo.call("admin", "GET", "/items?kind=pack&limit=1")
+    tray = demo.call("admin", "GET", f"/cssd/packs/{packs[0]['barcode']}")["set"]
+    chain = demo.call("admin", "GET", f"/items/{tray}/custody")["events"]
+    step = next(e for e in reversed(chain) if e["actor"] and e["type"] != "correction")
+    right = demo.badge("cssd3" if step["actor"]["badge"] != demo.badge("cssd3") else "cssd2")
+    web.login("cssd2")
+    web.goto(f"/timeline?code={tray}")
+    item = web.page.locator(f"#chain li:has(input[name=event_id][value='{step['event_id']}'])")
+    item.locator("summary").click()
+    item.locator("select[name=field]").select_option("actor")
+    item.locator("input[name=value]").fill(right)
+    item.locator("input[name=reason]").fill("扫错工牌")
+    item.locator("button[type=submit]").click()
+    web.page.wait_for_selector("#chain li[data-type=correction]")
+    shown = web.page.locator("#chain li[data-type=correction]").first.inner_text()
+    assert "扫错工牌" in shown and right in shown and step["actor"]["badge"] in shown
+    after = demo.call("admin", "GET", f"/items/{tray}/custody")["events"]
+    assert after[: len(chain)] == chain and after[-1]["details"]["after"] == right
+    assert not web.console_errors, web.console_errors
+    web.screenshot("timeline-correction")
+
+
 def _finished_load(demo: Demo) -> str:
     """A set used at T01 comes back, is washed, packed and sterilized on ST1 (through the API)."""
     clinic, courier = demo.badge("clinic01"), demo.badge("courier1")

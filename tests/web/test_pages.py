@@ -72,6 +72,15 @@ def test_roles_decide_the_pages_and_actions(client: TestClient, world: World) ->
         "/cssd/loads/ST1-20260101-01/release", headers={"X-CSRF-Token": _csrf(page.text)}
     )
     assert release.status_code == 403
+    # a courier sees no correction form and may not post one
+    answer = client.get("/timeline/scan", params={"code": world.box})
+    assert answer.status_code == 200 and 'hx-post="/timeline/correct"' not in answer.text
+    correction = client.post(
+        "/timeline/correct",
+        data={"code": world.box, "event_id": "x", "field": "actor", "reason": "r"},
+        headers={"X-CSRF-Token": _csrf(page.text)},
+    )
+    assert correction.status_code == 403
 
 
 def test_bad_input_gets_a_readable_page_never_a_500(client: TestClient, world: World) -> None:
@@ -105,13 +114,18 @@ def test_bad_input_gets_a_readable_page_never_a_500(client: TestClient, world: W
         client.post("/admin/devices", data={"name": "x", "site": "NOWHERE"}, headers=csrf),
         client.post("/cssd/loads/NOPE/release", headers=csrf),
         client.post("/cssd/compromise", data={"pack": "PK123", "reason": "dropped"}, headers=csrf),
+        client.post(
+            "/timeline/correct",
+            data={"code": "PK123", "event_id": "not-an-id", "field": "actor", "reason": "r"},
+            headers=csrf,
+        ),
     ]
     for response in cases:
         assert 400 <= response.status_code < 500, (response.request.url, response.text[:300])
         assert response.headers["content-type"].startswith("text/html")
         assert "msg bad" in response.text
     # an HTMX request gets its error into the page's message area
-    assert cases[-1].headers["HX-Retarget"] == "#flash"
+    assert cases[-2].headers["HX-Retarget"] == "#flash"
 
 
 def test_timeline_tells_a_misread_from_an_unknown_item(client: TestClient, world: World) -> None:
