@@ -34,6 +34,8 @@ Modes (``[station] mode``):
   ``release``   the load card                                   ``…/loads/{load}/release``
   ``store``     a pack                                          ``POST /cssd/storage``
   ``dispatch``  packs, then the courier's badge                 ``POST /cssd/dispatches``
+  ``reprint``   a pack: its label again, from the server's      ``…/packs/{pack}/reprints``
+                record (counted and audited there)
   ============  ==============================================  ===============================
 
   Without the server nothing is recorded and the station says so; a refusal from the server
@@ -110,6 +112,7 @@ CSSD_STEPS: Final[dict[str, Step]] = {
     "release": Step("release", _CYCLE),
     "store": Step("store", _PACK),
     "dispatch": Step("dispatch", _PACK, "the courier"),
+    "reprint": Step("reprint", _PACK),
 }
 COURIER_STEPS: Final[dict[str, Step]] = {
     name: Step(name, ITEM_KINDS, "the other person")
@@ -700,6 +703,14 @@ class Station:
                 call = self._call(
                     state, "POST", f"/cssd/loads/{code}/release", {}, f"release load {code}",
                     "load {number} released: {count} pack(s)",
+                )  # fmt: skip
+                return self._ask(state, code, call)
+            case "reprint":
+                call = self._call(
+                    state, "POST", f"/cssd/packs/{code}/reprints", None, f"reprint {code}",
+                    "label of {barcode} printing again (reprint {label_prints}), "
+                    "expires {expires_on}",
+                    pack_label=True,
                 )  # fmt: skip
                 return self._ask(state, code, call)
         # "store"

@@ -181,11 +181,16 @@ def test_a_set_from_receipt_to_dispatch_through_the_station(
     _say(agent, pty_scanner, pack, "+")
     courier = floor.world.badges["courier"]
     assert f"1 pack(s) dispatched to T01 with {courier}" in _say(agent, pty_scanner, courier)
+    # A torn label: printed again from the server's record, the reprint counted there.
+    _say(agent, pty_scanner, "STEP:REPRINT", "⚙")
+    assert f"label of {pack} printing again (reprint 1)" in _say(agent, pty_scanner, pack)
+    again = interpret(capture_printer.job(), RECEIPT_58.width_dots)
+    assert [read.text for read in decode(again.image)] == [pack]
     assert agent.stop() == 0
     assert "Traceback" not in "\n".join(agent.log)
 
     dispatched = floor.call("GET", f"/packs/{pack}")
-    assert dispatched["state"] == "in_transit_clean"
+    assert dispatched["state"] == "in_transit_clean" and dispatched["label_prints"] == 1
     assert dispatched["expires_on"] == record["expires_on"]  # released the day it was packed
     chain = floor.api.get(f"/api/v1/items/{pack}/custody").json()
     by_station = [e for e in chain["events"] if e["type"] != "registered"]
@@ -200,7 +205,7 @@ def test_a_set_from_receipt_to_dispatch_through_the_station(
     calls, events = outbox.calls(), outbox.events()
     outbox.close()
     assert events == []  # CSSD steps are API calls, not offline events
-    assert [c["status"] for c in calls] == ["done"] * len(calls) and len(calls) == 12
+    assert [c["status"] for c in calls] == ["done"] * len(calls) and len(calls) == 13
     assert {c["badge"] for c in calls} == {staff}
 
 
