@@ -90,6 +90,8 @@ Every database test runs on SQLite and PostgreSQL.
 18  Label reprint: the same pack and label data (from the pack record, never re-entered),
     the reprint counted and audited.
     - test_c18_a_reprinted_label_is_the_same_pack_counted_and_audited
+    - agent/test_cssd_station.py::test_a_set_from_receipt_to_dispatch_through_the_station
+      (STEP:REPRINT at the station: printed again from the record, decoded back, counted)
     - agent/test_printing.py::test_packing_prints_the_server_s_pack_record
     - labels/test_label_printing.py::test_offline_printer_fails_the_job_and_resend_is_explicit
       (a job sent again sends the same bytes)
