@@ -294,7 +294,7 @@ def test_input_problems_are_refusals_with_that_reason() -> None:
 def test_a_bad_configured_step_is_reported() -> None:
     assert _station("cssd", step="polish").check() == (
         "station.step 'polish' is not a CSSD step: receive, wash, washed, inspect, pack, load, "
-        "unload, release, store, dispatch"
+        "unload, release, store, dispatch, reprint"
     )
     assert _station("courier").check() is None
 
