@@ -15,7 +15,7 @@ from server.deps import NowDep, SessionDep
 from server.enums import Role
 from server.errors import HandoffError, UnknownBarcode
 from server.items.schemas import CorrectionIn
-from server.items.service import correct_event, custody_chain_by_barcode
+from server.items.service import CORRECTOR_ROLES, correct_event, custody_chain_by_barcode
 from server.lookup import ITEM_KINDS, item_by_barcode
 from server.models import Person
 from web.i18n import Language, event_label, kind_label, state_label, t
@@ -24,9 +24,8 @@ from web.session import AdminPerson, CsrfChecked, WebUser, web_person
 
 router = page_router()
 Scan = Annotated[str, Query(max_length=64)]
-# Who may correct a recorded step: the API's rule (server/items/endpoints.py).
-CORRECTORS = frozenset({Role.admin, Role.cssd_staff, Role.lab_receiver})
-Corrector = Annotated[Person, Depends(web_person(Role.cssd_staff, Role.lab_receiver))]
+# Who may correct a recorded step: the API's rule (administrators always).
+Corrector = Annotated[Person, Depends(web_person(*CORRECTOR_ROLES))]
 
 
 def _answer(session: SessionDep, code: str, lang: Language) -> dict[str, Any]:
@@ -56,7 +55,8 @@ def _context(
     lang = language(request)
     return {
         **answer,
-        "may_correct": person is not None and person.role in CORRECTORS,
+        "may_correct": person is not None
+        and (person.role == Role.admin or person.role in CORRECTOR_ROLES),
         "event_label": lambda event: event_label(lang, event),
         "kind_label": lambda kind: kind_label(lang, kind),
         "state_label": lambda kind, state: state_label(lang, kind, state),

@@ -107,6 +107,12 @@ class Draft:
     flags: list[Flag] = field(default_factory=list)
     clock_offset_ms: int | None = None
 
+    @property
+    def causal_at(self) -> datetime:
+        """When it happened: the device's clock corrected by its measured offset (as
+        ``EventFacts.causal_at``)."""
+        return self.occurred_at + timedelta(milliseconds=self.clock_offset_ms or 0)
+
 
 @dataclass(frozen=True, slots=True)
 class Appended:
@@ -359,7 +365,7 @@ def _items_with_late_events(drafts: Sequence[Draft]) -> set[uuid.UUID]:
     for draft in drafts:
         item = draft.item
         last = latest.get(item.id, item.last_event_at)
-        at = draft.occurred_at + timedelta(milliseconds=draft.clock_offset_ms or 0)
+        at = draft.causal_at
         if last is not None and at < last:
             late.add(item.id)
         latest[item.id] = at if last is None else max(last, at)
@@ -419,7 +425,8 @@ def _event_writer(session: Session) -> Iterator[_WriteEvent]:
 
         def stream(fields: ChainedFields, prev_hash: str, digest: str) -> None:
             values = _event_values(fields, prev_hash, digest)
-            values[11], values[14] = Jsonb(values[11]), Jsonb(values[14])
+            for column in _JSON_COLUMNS:
+                values[column] = Jsonb(values[column])
             copy.write_row(values)
 
         yield stream
@@ -449,6 +456,7 @@ def _event_values(fields: ChainedFields, prev_hash: str, digest: str) -> list[An
     ]
 
 
+_JSON_COLUMNS = (_EVENT_COLUMNS.index("details"), _EVENT_COLUMNS.index("flags"))
 _COPY_EVENTS = f"COPY custody_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
 
 _PROJECTION_COLUMNS = (

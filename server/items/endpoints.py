@@ -15,7 +15,7 @@ from server.deps import (
     read_in_one_hop,
     require_person,
 )
-from server.enums import ItemKind, Role
+from server.enums import ItemKind
 from server.errors import error_responses
 from server.items import service
 from server.items.schemas import (
@@ -30,9 +30,7 @@ from server.lookup import item_by_barcode, site_by_ref
 from server.models import Person
 
 router = APIRouter(prefix="/items", tags=["items"], responses=error_responses(401, 403))
-# Corrections need a person with the standing to make them: the CSSD's staff for its records
-# (WS 310.1), the laboratory's for its receipts, an administrator for anything.
-Corrector = Annotated[Person, Depends(require_person(Role.cssd_staff, Role.lab_receiver))]
+Corrector = Annotated[Person, Depends(require_person(*service.CORRECTOR_ROLES))]
 
 
 @router.get("", response_model=list[ItemRead], responses=error_responses(404))

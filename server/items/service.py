@@ -19,7 +19,7 @@ from server.custody.flags import Flag
 from server.custody.lifecycle import CORRECTION, LIFECYCLES, REGISTERED
 from server.custody.messages import render
 from server.db import plain_rows
-from server.enums import ItemKind
+from server.enums import ItemKind, Role
 from server.errors import Conflict, NotFound, UnknownBarcode, Unprocessable
 from server.items.schemas import (
     CorrectionIn,
@@ -305,6 +305,11 @@ def _chain(session: Session, item_id: uuid.UUID, last_seq: int, item: ItemRead) 
         range(1, last_seq + 1)
     )
     return CustodyChain(item=item, events=events, intact=intact)
+
+
+# Who may correct a recorded step (besides administrators): the CSSD's staff for its records
+# (WS 310.1), the laboratory's receivers for its receipts.
+CORRECTOR_ROLES: tuple[Role, ...] = (Role.cssd_staff, Role.lab_receiver)
 
 
 def correct_event(

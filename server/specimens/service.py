@@ -145,7 +145,7 @@ def before_append(
         if box not in session:
             session.add(box)
         details = draft.details
-        happened = draft.occurred_at + timedelta(milliseconds=draft.clock_offset_ms or 0)
+        happened = draft.causal_at
         if draft.type == "prepare":
             _prepare(box, draft, types, destinations)
         elif draft.type == "seal":
