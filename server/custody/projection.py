@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from server.custody.lifecycle import ACTOR_TAKES, COUNTERPARTY_TAKES, Outcome, apply
@@ -63,8 +63,7 @@ def holder_after(facts: EventFacts, holder: uuid.UUID | None) -> uuid.UUID | Non
 
 def advance(projection: Projection, facts: EventFacts, outcome: Outcome) -> Projection:
     """The projection after one stored event whose lifecycle outcome is ``outcome``."""
-    return replace(
-        projection,
+    return Projection(
         state=outcome.state,
         last_seq=projection.last_seq + 1,
         last_position=facts.position,

@@ -131,9 +131,9 @@ def ingest(
 
     event_ids = [event.event_id for event in events]
     stored = ledger.existing_events(session, event_ids)
-    box_facts = specimens.read_box_facts(
-        session, [draft for draft in drafts.values() if draft.event_id not in stored]
-    )
+    fresh_drafts = [draft for draft in drafts.values() if draft.event_id not in stored]
+    box_facts = specimens.read_box_facts(session, fresh_drafts)
+    ledger.stage(fresh_drafts, now)
     head = ledger.lock_head(session)
     changed: frozenset[uuid.UUID] = frozenset()
     if head.position != seen_position:

@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import insert, inspect, select, update
 from sqlalchemy.orm import Session
 
 from labels.identity import Kind, new_id
@@ -140,51 +140,77 @@ def before_append(
             facts.boxes.update(_boxes(session, again, reload=True))
     types, known, destinations = facts.types, facts.boxes, facts.destinations
     by_id = {t.id: t for t in types.values()}
-    for draft in boxes:
-        box = known[draft.item.id]
-        if box not in session:
-            session.add(box)
-        details = draft.details
-        happened = draft.causal_at
-        if draft.type == "prepare":
-            _prepare(box, draft, types, destinations)
-        elif draft.type == "seal":
-            box.seal, box.sealed_at = _text(details, "seal"), happened
-        specimen = by_id.get(box.specimen_type_id) if box.specimen_type_id else None
-        if draft.type in WATCHED:
-            draft.flags += rules.seal_flags(
-                box.seal,
-                _text(details, "seal"),
-                details.get("seal_intact")
-                if isinstance(details.get("seal_intact"), bool)
-                else None,
+    with session.no_autoflush:
+        for draft in boxes:
+            _keep_facts(session, draft, known[draft.item.id], types, by_id, destinations)
+    _store_boxes(session, [known[draft.item.id] for draft in boxes])
+
+
+def _keep_facts(
+    session: Session,
+    draft: Draft,
+    box: Box,
+    types: dict[str, SpecimenType],
+    by_id: dict[uuid.UUID, SpecimenType],
+    destinations: _DestinationSites,
+) -> None:
+    """Apply one scan to its box's facts and add the flags it earns."""
+    details = draft.details
+    happened = draft.causal_at
+    if draft.type == "prepare":
+        _prepare(box, draft, types, destinations)
+    elif draft.type == "seal":
+        box.seal, box.sealed_at = _text(details, "seal"), happened
+    specimen = by_id.get(box.specimen_type_id) if box.specimen_type_id else None
+    if draft.type in WATCHED:
+        draft.flags += rules.seal_flags(
+            box.seal,
+            _text(details, "seal"),
+            details.get("seal_intact") if isinstance(details.get("seal_intact"), bool) else None,
+        )
+        if specimen is not None:
+            draft.flags += rules.temperature_flags(
+                specimen.temperature_class, _number(details, "temperature_c")
             )
-            if specimen is not None:
-                draft.flags += rules.temperature_flags(
-                    specimen.temperature_class, _number(details, "temperature_c")
-                )
-            counted = _number(details, "count")
-            draft.flags += rules.count_flags(
-                box.count, int(counted) if counted is not None else None
+        counted = _number(details, "count")
+        draft.flags += rules.count_flags(box.count, int(counted) if counted is not None else None)
+    if draft.type in RECEIPTS:
+        box.received_at = happened
+        draft.flags += rules.time_limit_flags(box.deadline, happened)
+        if box.destination_site_id and draft.site_id and draft.site_id != box.destination_site_id:
+            site = session.get(Site, box.destination_site_id)
+            draft.flags.append(
+                Flag("wrong_destination", {"destination": site.code if site else "?"})
             )
-        if draft.type in RECEIPTS:
-            box.received_at = happened
-            draft.flags += rules.time_limit_flags(box.deadline, happened)
-            if (
-                box.destination_site_id
-                and draft.site_id
-                and draft.site_id != box.destination_site_id
-            ):
-                site = session.get(Site, box.destination_site_id)
-                draft.flags.append(
-                    Flag("wrong_destination", {"destination": site.code if site else "?"})
-                )
-        if draft.type in {"accept", "reject"}:
-            box.outcome = "accepted" if draft.type == "accept" else "rejected"
-            box.note = _text(details, "note") or _text(details, "reason")
-            if draft.type == "accept" and box.note:
-                box.outcome = "accepted_with_note"
-    session.flush()
+    if draft.type in {"accept", "reject"}:
+        box.outcome = "accepted" if draft.type == "accept" else "rejected"
+        box.note = _text(details, "note") or _text(details, "reason")
+        if draft.type == "accept" and box.note:
+            box.outcome = "accepted_with_note"
+
+
+_BOX_COLUMNS = tuple(column.key for column in Box.__table__.columns)
+
+
+def _store_boxes(session: Session, boxes: Sequence[Box]) -> None:
+    """Write the new and changed boxes as two executemany statements.
+
+    This runs under the append lock: the unit of work took about 180 µs a box to work out
+    what to write; here the boxes are written whole and then leave the session, so a
+    later read gets them from the database and the commit does not write them again.
+    """
+    unique = list({box.item_id: box for box in boxes}.values())
+    new = [box for box in unique if inspect(box).transient]
+    changed = [box for box in unique if inspect(box).persistent and inspect(box).modified]
+    # render_nulls keeps each group one executemany (else split by which columns are NULL).
+    adding = insert(Box).execution_options(render_nulls=True)
+    for group, statement in ((new, adding), (changed, update(Box))):
+        if group:
+            session.execute(
+                statement, [{name: getattr(box, name) for name in _BOX_COLUMNS} for box in group]
+            )
+    for box in changed:
+        session.expunge(box)
 
 
 class _DestinationSites:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+import uuid
+from datetime import datetime, timedelta, timezone
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -80,6 +81,40 @@ class TestAccepted:
         assert unknown.status_code == 404 and stranger in unknown.json()["detail"]
         badge = client.get(f"/api/v1/items/{world.badges['courier']}/custody", headers=headers)
         assert badge.status_code == 400  # a badge is not an item
+
+    def test_what_a_device_sends_is_stored_exactly(
+        self, client: TestClient, world: World, session_factory: sessionmaker[Session]
+    ) -> None:
+        """Rows go into PostgreSQL as COPY text written by Handoff: characters that format
+        escapes must come back unchanged, and the stored row must still match its hash."""
+        staff = world.badges["clinic_staff"]
+        tricky = {
+            "text": 'tab\there, newline\nthere, cr\r, backslash \\ and \\N, "quotes", 样本 ✓',
+            "nested": {"list": [1, 2.5, None, True, "\\t"], "empty": {}},
+            "path": "C:\\temp\\new",
+        }
+        shanghai = timezone(timedelta(hours=8))
+        at = (utc_now() - timedelta(minutes=1)).astimezone(shanghai).replace(microsecond=123456)
+        event = scan("note", world.box, actor=staff, at=at, **tricky)
+        response = client.post(
+            "/api/v1/events",
+            headers=device_auth(world, "T01"),
+            json={"events": [event], "sent_at": (utc_now() + timedelta(minutes=3)).isoformat()},
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["results"][0]["status"] == "accepted"
+        with session_factory() as session:
+            stored = session.execute(
+                select(CustodyEvent).where(CustodyEvent.event_id == uuid.UUID(event["event_id"]))
+            ).scalar_one()
+            assert stored.details == tricky
+            assert stored.occurred_at == at
+            assert (
+                stored.clock_offset_ms is not None and abs(stored.clock_offset_ms + 180_000) < 5_000
+            )
+            assert stored.flags == [] and stored.flag_code is None
+        verify = client.get("/api/v1/ledger/verify", headers=login(client, "admin")).json()
+        assert verify["ok"], verify
 
 
 class TestFlagged:
