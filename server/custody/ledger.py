@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
@@ -225,14 +225,29 @@ class CaughtUp:
 # batch usually waits for one other batch.
 CATCH_UP_LIMIT = 5_000
 
-_APPENDED_SINCE = select(
-    CustodyEvent.event_id,
-    CustodyEvent.item_id,
-    CustodyEvent.position,
-    CustodyEvent.item_seq,
-    CustodyEvent.type,
-    CustodyEvent.occurred_at,
-).where(CustodyEvent.position > bindparam("since"), CustodyEvent.position <= bindparam("until"))
+_APPENDED_SINCE = select(CustodyEvent.event_id, CustodyEvent.item_id).where(
+    CustodyEvent.position > bindparam("since"), CustodyEvent.position <= bindparam("until")
+)
+_APPENDED_SINCE_SQL = (
+    "SELECT event_id, item_id FROM custody_events WHERE position > %s AND position <= %s"
+)
+
+
+def _appended_since(session: Session, since: int, until: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(event ID, item ID) of the events appended after ``since`` up to ``until``.
+
+    Under the lock, so on PostgreSQL straight through the driver in binary: a third of the
+    time of the same rows through SQLAlchemy's result machinery.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        rows = session.execute(_APPENDED_SINCE, {"since": since, "until": until})
+        return [(event_id, item_id) for event_id, item_id in rows]
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    with driver.cursor(binary=True) as cursor:
+        cursor.execute(_APPENDED_SINCE_SQL, (since, until))
+        return cast(list[tuple[uuid.UUID, uuid.UUID]], cursor.fetchall())
 
 
 def catch_up(
@@ -252,14 +267,13 @@ def catch_up(
         changed = frozenset(item.id for item in items if (item.last_position or 0) > since)
         return CaughtUp(existing_events(session, event_ids, since=since), changed)
     wanted = set(event_ids)
-    stored: dict[uuid.UUID, StoredEvent] = {}
+    repeated: list[uuid.UUID] = []
     appended_to: set[uuid.UUID] = set()
-    for event_id, item_id, position, item_seq, type_, occurred_at in session.execute(
-        _APPENDED_SINCE, {"since": since, "until": until}
-    ):
+    for event_id, item_id in _appended_since(session, since, until):
         appended_to.add(item_id)
         if event_id in wanted:
-            stored[event_id] = StoredEvent(position, item_seq, type_, occurred_at)
+            repeated.append(event_id)
+    stored = existing_events(session, repeated, since=since) if repeated else {}
     stale = [item for item in items if item.id in appended_to]
     if stale:
         refresh_changed(session, stale, since)
