@@ -650,6 +650,7 @@ class IngestResult:
     failed_requests: list[str] = field(default_factory=list)
     stored_rows: int = 0
     expected_rows: int = 0
+    worker_cores: list[float] = field(default_factory=list)
 
     @property
     def rate(self) -> float:
@@ -738,6 +739,30 @@ def post_batches(base: str, batches: Sequence[Batch], clients: int, retries: int
                 f"+ {body['duplicates']} duplicates of {len(batch.scans)}"
             )
     return result
+
+
+def worker_cpu(server_pid: int) -> dict[int, float]:
+    """CPU seconds used so far by each worker process of the server (Linux ``/proc``)."""
+    seconds: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+        for child in map(int, children):
+            if b"spawn_main" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                continue  # uvicorn's other children (multiprocessing's resource tracker)
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+            seconds[child] = (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        return {}
+    return seconds
+
+
+def spread_over_workers(
+    before: dict[int, float], after: dict[int, float], seconds: float
+) -> list[float]:
+    """Cores each worker used over ``seconds``, busiest first."""
+    used = [(after[pid] - before[pid]) / seconds for pid in after if pid in before]
+    return sorted(used, reverse=True)
 
 
 def count_events(url: str) -> int:
@@ -1099,6 +1124,17 @@ class Report:
                 f"{len(ing.failed_batches)} batch(es) still failed after {a.retries} retries.",
                 "",
             ]
+            if ing.worker_cores:
+                cores = " / ".join(f"{c:.2f}" for c in ing.worker_cores)
+                lines += [
+                    f"CPU of each server worker during the ingest phase: {cores} cores. "
+                    "uvicorn's workers share one listening socket and the first to wake "
+                    "accepts every connection waiting, so keep-alive clients that connect "
+                    "at once can all land on one worker, which then serves them one batch "
+                    "at a time while the other idles (0.00 above): such a run measures one "
+                    "worker.",
+                    "",
+                ]
         if self.server_errors:
             lines += ["Exceptions the server logged (outermost, by count):", ""]
             lines += [f"- {count} × `{line}`" for line, count in self.server_errors.most_common(5)]
@@ -1234,7 +1270,12 @@ def run(args: argparse.Namespace, databases: Databases, report: Report) -> None:
             time.sleep(args.hold_server)
         checkpoint(url)
         log(f"phase 3: API ingest, {args.clients} client(s)")
+        workers_before, started = worker_cpu(pid), time.perf_counter()
         ingest = post_batches(base, batches, args.clients, args.retries)
+        ingest.worker_cores = spread_over_workers(
+            workers_before, worker_cpu(pid), time.perf_counter() - started
+        )
+        log("  CPU of each worker process: " + " / ".join(f"{c:.2f}" for c in ingest.worker_cores))
         ingest.stored_rows = count_events(url) - before_api.position
         ingest.expected_rows = args.events
         report.ingest = ingest
