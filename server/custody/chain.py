@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 GENESIS_HASH = "0" * 64
@@ -156,7 +157,19 @@ def hash_template(
             _hex(event_id),
         )
     )
-    tail = "".join(
+    return HashTemplate(
+        head,
+        ',"item_id":' + _hex(item_id),
+        ',"occurred_at":"' + _instant(occurred_at) + '"',
+        _tail(received_at, schema_version, site_id, type),
+        details_json,
+    )
+
+
+# A batch's events share their receipt time and mostly their site and type.
+@lru_cache(maxsize=256)
+def _tail(received_at: datetime, schema_version: int, site_id: uuid.UUID | None, type: str) -> str:
+    return "".join(
         (
             ',"received_at":"',
             _instant(received_at),
@@ -170,13 +183,6 @@ def hash_template(
             _integer(HASH_VERSION),
             "}",
         )
-    )
-    return HashTemplate(
-        head,
-        ',"item_id":' + _hex(item_id),
-        ',"occurred_at":"' + _instant(occurred_at) + '"',
-        tail,
-        details_json,
     )
 
 

@@ -143,6 +143,7 @@ def stage(drafts: Sequence[Draft], received_at: datetime) -> None:
     splice in positions, sequence numbers, flags and hashes; ``append`` stages any draft
     not staged for its ``received_at``.
     """
+    received = received_at.isoformat()
     for draft in drafts:
         template = hash_template(
             event_id=draft.event_id,
@@ -158,7 +159,7 @@ def stage(drafts: Sequence[Draft], received_at: datetime) -> None:
             schema_version=SCHEMA_VERSION,
             clock_offset_ms=draft.clock_offset_ms,
         )
-        draft.staged = Staged(received_at, template, _copy_text(draft, received_at, template))
+        draft.staged = Staged(received_at, template, _copy_text(draft, received, template))
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,22 +488,22 @@ def _copy_field(value: str) -> str:
 
 
 def _copy_uuid(value: uuid.UUID | None) -> str:
-    return _NULL if value is None else str(value)
+    return _NULL if value is None else value.hex  # PostgreSQL reads the bare 32 digits too
 
 
-def _copy_text(draft: Draft, received_at: datetime, template: HashTemplate) -> str:
+def _copy_text(draft: Draft, received: str, template: HashTemplate) -> str:
     offset = draft.clock_offset_ms
     return "\t".join(
         (
-            str(draft.event_id),
-            str(draft.item.id),
+            draft.event_id.hex,
+            draft.item.id.hex,
             _copy_field(draft.type),
             _copy_uuid(draft.actor_id),
             _copy_uuid(draft.counterparty_id),
             _copy_uuid(draft.site_id),
             _copy_uuid(draft.device_id),
             draft.occurred_at.isoformat(),
-            received_at.isoformat(),
+            received,
             _copy_field(template.details_json),
             str(SCHEMA_VERSION),
             _NULL if offset is None else str(offset),
