@@ -61,6 +61,7 @@ from sqlalchemy.engine import make_url
 
 from bench.machine import describe
 from labels.identity import new_id
+from server.cli import WORKER_ENVIRONMENT
 from server.custody import ledger
 from server.custody.chain import ChainedFields, event_hash
 from server.custody.lifecycle import LIFECYCLES, REGISTERED, apply
@@ -554,6 +555,7 @@ def running_server(
     """
     port = free_port()
     env = {
+        **WORKER_ENVIRONMENT,  # as `handoff serve` starts its workers
         **os.environ,
         "HANDOFF_DATABASE_URL": url,
         "HANDOFF_INGEST_BATCH_LIMIT": str(batch_limit),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,6 +76,14 @@ def _guarded(action: Callable[[], T]) -> T:
         raise _fail(f"cannot use the database: {str(error.orig).strip().splitlines()[0]}") from None
 
 
+# uvicorn's workers share one listening socket, and libuv (under uvloop) accepts every
+# connection waiting when it wakes: devices that connect together all land on one worker,
+# which then serves them one batch at a time while the others idle. One accept per wake
+# lets the other workers take their share (bench.ingest: both workers busy in 9 of 10 runs
+# with this, about half without).
+WORKER_ENVIRONMENT = {"UV_TCP_SINGLE_ACCEPT": "1"}
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Interface to bind")] = None,
@@ -86,6 +95,8 @@ def serve(
     import uvicorn
 
     settings = _settings()
+    for name, value in WORKER_ENVIRONMENT.items():
+        os.environ.setdefault(name, value)
     uvicorn.run(
         "server.app:app_from_env",
         factory=True,

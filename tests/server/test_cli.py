@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.support.helpers import World
+from tests.support.server import free_port
 
 HANDOFF = str(Path(sys.executable).parent / "handoff")
 
@@ -115,3 +117,40 @@ def test_production_refuses_the_default_secret(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "HANDOFF_SECRET_KEY is still the default" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_serve_starts_workers_that_take_one_connection_per_wake(tmp_path: Path) -> None:
+    """Each worker of ``handoff serve --workers 2`` runs with libuv's single accept, so
+    devices that connect together do not all land on the first worker to wake."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "UV_TCP_SINGLE_ACCEPT"},
+        "HANDOFF_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "HANDOFF_ALERT_SWEEP_SECONDS": "0",
+    }
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [HANDOFF, "serve", "--port", str(port), "--workers", "2"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        workers: list[int] = []
+        while len(workers) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+            children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text()
+            workers = [
+                pid
+                for pid in map(int, children.split())
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+            ]
+        for pid in workers:
+            environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            assert b"UV_TCP_SINGLE_ACCEPT=1" in environment
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
