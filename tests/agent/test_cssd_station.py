@@ -310,7 +310,13 @@ def test_server_down_a_cut_off_call_and_refusals_in_the_server_s_words(
     assert floor.call("GET", f"/sets/{tray}")["state"] == "washing"
     assert floor.call("GET", f"/sets/{other}")["state"] == "in_transit_dirty"  # not received
     assert floor.call("GET", f"/loads/{second}")["items"] == []
-    assert capture_printer.job() == bytes.fromhex("1b42020a")  # refusals sound the buzzer
+    # Refusals sound the buzzer. The cycle card printed when the second load opened may come
+    # first: under load the first agent can stop before its printer worker sent its beep.
+    beep = bytes.fromhex("1b42020a")
+    printed = [capture_printer.job()]
+    while beep not in printed and len(printed) < 4:
+        printed.append(capture_printer.job())
+    assert beep in printed
     outbox = Outbox(tmp_path / "outbox.db")
     calls = outbox.calls()
     outbox.close()
