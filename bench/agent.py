@@ -28,9 +28,11 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
@@ -60,7 +62,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 @contextlib.contextmanager
-def _database(sqlite: bool, tmp: Path):  # type: ignore[no-untyped-def]
+def _database(sqlite: bool, tmp: Path) -> Iterator[str]:
     if sqlite:
         yield f"sqlite:///{tmp / 'bench.db'}"
         return
@@ -127,7 +129,9 @@ def _config(path: Path, server: str, token: str, outbox: Path, inputs: list[dict
     )  # fmt: skip
 
 
-def latency(tmp: Path, server: str, token: str, boxes: list[str], scans: int, batch: int) -> dict:
+def latency(
+    tmp: Path, server: str, token: str, boxes: list[str], scans: int, batch: int
+) -> dict[str, Any]:
     scanner = PtyScanner()
     stats = tmp / "stats.json"
     config = _config(
@@ -166,7 +170,7 @@ def latency(tmp: Path, server: str, token: str, boxes: list[str], scans: int, ba
 
 def drain(
     tmp: Path, server: str, token: str, boxes: list[str], backlog: int, batch: int, start: datetime
-) -> dict:
+) -> dict[str, Any]:
     """Queue ``backlog`` scans 1 ms apart from ``start``, then time the agent draining them."""
     name = f"drain-{start:%H%M%S}"
     outbox_path = tmp / f"{name}.db"
@@ -223,7 +227,7 @@ def _machine(backend: str) -> str:
             "server and database share the machine")  # fmt: skip
 
 
-def section(lat: dict, dr: dict, late: dict, args: argparse.Namespace,
+def section(lat: dict[str, Any], dr: dict[str, Any], late: dict[str, Any], args: argparse.Namespace,
             loads: tuple[float, float], backend: str) -> str:  # fmt: skip
     def verdict(ok: bool) -> str:
         return "met" if ok else "**not met**"
@@ -297,7 +301,8 @@ def main() -> int:
                 backend = "SQLite" if args.sqlite else "PostgreSQL"
                 with psycopg.connect("host=127.0.0.1 user=postgres dbname=test") as conn:
                     if not args.sqlite:
-                        backend += " " + str(conn.execute("SHOW server_version").fetchone()[0])
+                        version = conn.execute("SHOW server_version").fetchone()
+                        backend += " " + str(version[0] if version else "?")
                 log(f"drain: {args.backlog:,} events")
                 now = datetime.now(UTC)
                 first = now - timedelta(milliseconds=args.backlog)  # the newest is "now"

@@ -671,11 +671,11 @@ def section(
         if not ours:
             continue
         good = [r for r in ours if r.feasible]
-        mean = _mean([r.gap for r in good])
-        met = len(good) == len(ours) and mean <= target
+        mean_gap = _mean([r.gap for r in good])
+        met = len(good) == len(ours) and mean_gap <= target
         lines.append(
             f"* Target {set_name} at {top:g} s: mean gap ≤ {target} % and every solution "
-            f"feasible — **{'met' if met else 'missed'}** ({mean:+.2f} %, "
+            f"feasible — **{'met' if met else 'missed'}** ({mean_gap:+.2f} %, "
             f"{len(good)}/{len(ours)} feasible)."
         )
     lines.append("")
