@@ -16,6 +16,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import datetime, timedelta
 from typing import Any, Protocol, cast
 
+import psycopg
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -240,12 +241,10 @@ def _appended_since(session: Session, since: int, until: int) -> list[tuple[uuid
     Under the lock, so on PostgreSQL straight through the driver in binary: a third of the
     time of the same rows through SQLAlchemy's result machinery.
     """
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    driver = _postgres_driver(session)
+    if driver is None:
         rows = session.execute(_APPENDED_SINCE, {"since": since, "until": until})
         return [(event_id, item_id) for event_id, item_id in rows]
-    driver = connection.connection.driver_connection
-    assert driver is not None
     with driver.cursor(binary=True) as cursor:
         cursor.execute(_APPENDED_SINCE_SQL, (since, until))
         return cast(list[tuple[uuid.UUID, uuid.UUID]], cursor.fetchall())
@@ -402,7 +401,7 @@ def append(
             previous = digest
         # Encoded while the server still takes in the last rows of the COPY.
         changed = [(item.id, projection) for item, projection in projections.values()]
-        encoded = _encoded_projections(changed) if _on_postgresql(session) else None
+        encoded = _encoded_projections(changed) if _postgres_driver(session) else None
     _store_projections(session, changed, encoded)
     head.position, head.hash = position, previous
     session.flush()
@@ -520,8 +519,8 @@ def _event_writer(session: Session) -> Iterator[_WriteEvent]:
     hashed (the fastest path in, and the append lock is held for less time); elsewhere
     they are collected and inserted as one executemany.
     """
-    connection = session.connection()
-    if connection.dialect.name != "postgresql":
+    driver = _postgres_driver(session)
+    if driver is None:
         rows: list[dict[str, Any]] = []
 
         def collect(event: _Sequenced, prev_hash: str, digest: str) -> None:
@@ -554,8 +553,6 @@ def _event_writer(session: Session) -> Iterator[_WriteEvent]:
             # render_nulls keeps the rows one executemany (else grouped by NULL columns).
             session.execute(insert(CustodyEvent).execution_options(render_nulls=True), rows)
         return
-    driver = connection.connection.driver_connection
-    assert driver is not None
     lines: list[str] = []
     with driver.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
 
@@ -600,8 +597,15 @@ _PROJECTION_COLUMNS = (
 )
 
 
-def _on_postgresql(session: Session) -> bool:
-    return session.get_bind().dialect.name == "postgresql"
+def _postgres_driver(session: Session) -> psycopg.Connection[Any] | None:
+    """psycopg's own connection under ``session`` on PostgreSQL (None elsewhere): the hot
+    statements under the append lock go straight through it."""
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    driver = connection.connection.driver_connection
+    assert driver is not None
+    return cast("psycopg.Connection[Any]", driver)
 
 
 def _encoded_projections(changed: Sequence[tuple[uuid.UUID, Projection]]) -> str:
@@ -644,8 +648,8 @@ def _store_projections(
             ],
         )
         return
-    driver = session.connection().connection.driver_connection
-    assert driver is not None
+    driver = _postgres_driver(session)
+    assert driver is not None  # encoded only on PostgreSQL
     with driver.cursor() as cursor:
         cursor.execute(_JSON_UPDATE, (encoded,))
 
