@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import http.client
 import json
 import os
@@ -66,7 +67,7 @@ from server.custody import ledger
 from server.custody.chain import ChainedFields, event_hash
 from server.custody.lifecycle import LIFECYCLES, REGISTERED, apply
 from server.custody.projection import EventFacts, Projection, advance
-from server.db import build_engine, build_sessionmaker, session_scope
+from server.db import build_engine, build_sessionmaker, read_scope, session_scope
 from server.devices.schemas import DeviceCreate
 from server.devices.service import create_device
 from server.enums import ItemKind, Role, SiteKind
@@ -924,7 +925,32 @@ def lean_lookups(base: str, authorization: str, barcodes: Sequence[str]) -> dict
     return percentiles(samples)
 
 
-def time_lookups(base: str, url: str, barcodes: Sequence[str], warmup: int) -> LookupResult:
+@contextlib.contextmanager
+def collector_frozen() -> Iterator[None]:
+    """Keep this process's heap out of the garbage collector while lookups are timed.
+
+    The benchmark holds the county, the generated scans and its own bookkeeping (hundreds
+    of thousands of objects): a full collection walks them all, a pause of several
+    milliseconds that lands in whichever lookup is being timed, every half second or so.
+    A real client (a station's agent, a browser) carries no such heap.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def time_lookups(
+    base: str, url: str, population: Sequence[str], count: int, seed: int, warmup: int
+) -> LookupResult:
+    """``count`` lookups of codes drawn from ``population`` three ways (httpx, http.client,
+    in process), each pass with its own draw: a code a pass before just read would be
+    served from warm buffers, which a random lookup in a real county is not."""
+    barcodes, lean_codes, direct_codes = (
+        random.Random(seed + n).choices(population, k=count) for n in range(3)
+    )
     result = LookupResult(lookups=len(barcodes))
     with httpx.Client(base_url=base, timeout=60) as http:
         response = http.post(
@@ -932,8 +958,7 @@ def time_lookups(base: str, url: str, barcodes: Sequence[str], warmup: int) -> L
         )
         response.raise_for_status()
         http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-        rng = random.Random(1)
-        for barcode in rng.choices(barcodes, k=warmup):
+        for barcode in random.Random(seed + 3).choices(population, k=warmup):
             http.get(f"/api/v1/items/{barcode}/custody").raise_for_status()
         samples: list[float] = []
         bodies: list[tuple[int, bytes]] = []
@@ -944,7 +969,7 @@ def time_lookups(base: str, url: str, barcodes: Sequence[str], warmup: int) -> L
             samples.append(time.perf_counter() - started)
             bodies.append((response.status_code, response.content))
             progress.advance(1)
-    result.http_lean = lean_lookups(base, http.headers["Authorization"], barcodes)
+    result.http_lean = lean_lookups(base, http.headers["Authorization"], lean_codes)
     seen = []
     for barcode, (status, content) in zip(barcodes, bodies, strict=True):
         if status != 200:
@@ -962,22 +987,20 @@ def time_lookups(base: str, url: str, barcodes: Sequence[str], warmup: int) -> L
     try:
 
         def direct(barcode: str) -> tuple[float, float]:
-            # Committed like a request's unit of work: psycopg forgets its prepared
-            # statements at every ROLLBACK, so a rolled-back session would re-plan both
-            # statements each time, which the server does not.
-            with session_scope(factory) as session:
+            # Read as the server reads it (autocommit on PostgreSQL).
+            with read_scope(factory) as session:
                 started = time.perf_counter()
                 chain = custody_chain_by_barcode(session, barcode)
                 called = time.perf_counter()
                 chain.model_dump_json()
                 return called - started, time.perf_counter() - started
 
-        for barcode in random.Random(2).choices(barcodes, k=warmup):
+        for barcode in random.Random(seed + 4).choices(population, k=warmup):
             direct(barcode)
         service: list[float] = []
         with_json: list[float] = []
-        progress = Progress("custody_chain in process", len(barcodes), "lookups")
-        for barcode in barcodes:
+        progress = Progress("custody_chain in process", len(direct_codes), "lookups")
+        for barcode in direct_codes:
             call, total = direct(barcode)
             service.append(call)
             with_json.append(total)
@@ -1155,11 +1178,18 @@ class Report:
             "duplicate check, no item projection or box facts update. For the lookups the "
             "ledger is filled by COPY of chained rows (head and projections kept valid; "
             "box facts not written), vacuumed, "
-            f"and after {WARMUP_LOOKUPS} warm-up requests each lookup is timed on the "
-            "client, one at a time, including the HTTP round trip on loopback: first "
-            "with httpx (the target is judged on these), then the same codes again with "
-            "the standard library's http.client, which shows how much of that is the "
-            "client's own Python rather than the server.",
+            f"and after {WARMUP_LOOKUPS} warm-up requests on other codes each lookup is "
+            "timed on the client, one at a time, including the HTTP round trip on "
+            "loopback: first with httpx (the target is judged on these), then with the "
+            "standard library's http.client, which shows how much of that is the client's "
+            "own Python rather than the server, then in process; each pass draws its own "
+            "random codes (a code a pass before just read would come from warm buffers), "
+            "with the benchmark's own heap (the county, the generated scans) frozen out of "
+            "its garbage collector, whose full collections otherwise paused a timed lookup "
+            "every half second or so. "
+            "The custody lookup reads outside a transaction (`server.db.read_scope`): "
+            "the token, the item, then its chain, checked against the item's sequence "
+            "as of the chain's own statement.",
         ]
         return "\n".join(lines)
 
@@ -1226,6 +1256,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--server-log", type=Path, default=None, help="keep the server's output in this file"
     )
     parser.add_argument("--no-write-docs", action="store_true", help="leave docs/ alone")
+    parser.add_argument(
+        "--keep-databases",
+        action="store_true",
+        help="leave the benchmark's databases in place afterwards (to investigate; drop by hand)",
+    )
     args = parser.parse_args(argv)
     for name in ("events", "batch", "clients", "lookups", "workers", "items"):
         if getattr(args, name) < 1:
@@ -1309,8 +1344,8 @@ def run(args: argparse.Namespace, databases: Databases, report: Report) -> None:
         )
         checkpoint(url)
         barcodes = [barcode for _, barcode in county.boxes]
-        chosen = random.Random(args.seed + 1).choices(barcodes, k=args.lookups)
-        lookup = time_lookups(base, url, chosen, WARMUP_LOOKUPS)
+        with collector_frozen():
+            lookup = time_lookups(base, url, barcodes, args.lookups, args.seed + 1, WARMUP_LOOKUPS)
         report.lookup = lookup
         for problem in lookup.problems[:10]:
             log(f"  PROBLEM {problem}")
@@ -1358,7 +1393,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         with contextlib.suppress(KeyboardInterrupt):
-            databases.drop()
+            if args.keep_databases:
+                log("kept databases: " + ", ".join(databases.created))
+            else:
+                databases.drop()
     report.total_s = time.perf_counter() - started
     report.load_after = load_average()
     section = report.markdown()

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.auth.service import BADGE_HEADER, Principal, acting_for_badge, authenticate
 from server.config import Settings
-from server.db import session_scope
+from server.db import read_scope, session_scope
 from server.enums import Role
 from server.errors import NotAuthenticated, NotPermitted
 from server.models import Person, utc_now
@@ -176,7 +176,7 @@ async def read_in_one_hop(
     factory = request.app.state.sessionmaker
 
     def run() -> T:
-        with session_scope(factory) as session:
+        with read_scope(factory) as session:
             admit(authenticate(session, token, utc_now()), roles, devices=devices)
             return work(session)
 

@@ -236,6 +236,10 @@ _CHAIN = (
         Site.code.label("site_code"), Site.name_zh.label("site_name_zh"),
         Site.name_en.label("site_name_en"),
         Device.barcode.label("device_barcode"),
+        # The item's last sequence number as of this statement's own snapshot: a lookup
+        # read outside a transaction checks the chain against this, not the item row it
+        # read a moment before (an append may have come in between).
+        select(Item.last_seq).where(Item.id == bindparam("item_id")).scalar_subquery(),
     )
     .outerjoin(_ACTOR, _ACTOR.id == CustodyEvent.actor_id)
     .outerjoin(_COUNTERPARTY, _COUNTERPARTY.id == CustodyEvent.counterparty_id)
@@ -257,13 +261,25 @@ def custody_chain(session: Session, item: Item) -> CustodyChain:
 
 
 def custody_chain_by_barcode(session: Session, text: str) -> CustodyChain:
-    """The custody chain of the item with barcode ``text`` (checked first): two statements."""
+    """The custody chain of the item with barcode ``text`` (checked first): two statements.
+
+    They need not share a transaction (``server.db.read_scope``): if an event was appended
+    between them, the item is read again so that it and its chain agree.
+    """
     barcode = checked_id(text, ITEM_KINDS)
-    row = session.connection().execute(_ITEM_AND_PLACES, {"barcode": barcode}).first()
-    if row is None:
-        raise UnknownBarcode(f"no item has the barcode {barcode}")
-    item_id, *columns = row
-    return _chain(session, item_id, row.last_seq, _item_read(*columns))
+    for _ in range(_ATTEMPTS):
+        row = session.connection().execute(_ITEM_AND_PLACES, {"barcode": barcode}).first()
+        if row is None:
+            raise UnknownBarcode(f"no item has the barcode {barcode}")
+        item_id, *columns = row
+        chain = _chain(session, item_id, row.last_seq, _item_read(*columns))
+        if chain.item.last_seq == row.last_seq:
+            break
+    return chain
+
+
+# Reads of a chain that keeps growing under them; after these the last one is answered.
+_ATTEMPTS = 3
 
 
 # One validation for the whole list: pydantic builds the nested models in Rust, several
@@ -299,7 +315,11 @@ def _event_fields(row: Sequence[Any]) -> dict[str, Any]:
 
 
 def _chain(session: Session, item_id: uuid.UUID, last_seq: int, item: ItemRead) -> CustodyChain:
+    """The chain as of one statement; ``item.last_seq`` is that statement's if it differs."""
     rows = plain_rows(session, _CHAIN, {"item_id": item_id})
+    if rows and rows[0][-1] != last_seq:
+        last_seq = rows[0][-1]
+        item = item.model_copy(update={"last_seq": last_seq})
     events = _EVENTS.validate_python([_event_fields(row) for row in rows])
     intact = all(event.hash_ok for event in events) and [e.item_seq for e in events] == list(
         range(1, last_seq + 1)

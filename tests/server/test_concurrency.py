@@ -7,12 +7,14 @@ import threading
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.custody import ledger
+from server.db import read_scope
+from server.items.service import custody_chain_by_barcode
 from server.models import Box, CustodyEvent, Item, LedgerHead
-from tests.support.helpers import World, scan
+from tests.support.helpers import World, device_auth, scan
 from tests.support.server import running_server
 
 
@@ -166,3 +168,42 @@ def test_a_batch_that_waited_for_the_lock_reads_what_was_appended_meanwhile(
         box = session.get(Box, item.id)
         assert box is not None and box.seal == "S200"
         assert item.last_seq == result["item_seq"]
+
+
+def test_a_custody_lookup_agrees_with_an_append_that_lands_between_its_statements(
+    backend: str,
+    world: World,
+    client: TestClient,
+    session_factory: sessionmaker[Session],
+) -> None:
+    """The lookup reads outside a transaction (``read_scope``): the item, then its chain.
+
+    An event appended in between would show a chain one longer than the item says; the
+    lookup reads the item again, and the answer is intact and consistent.
+    """
+    if backend == "sqlite":
+        pytest.skip("SQLite reads inside one transaction: nothing can land in between")
+    staff = world.badges["clinic_staff"]
+    appended: list[int] = []
+
+    def append_once(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if appended or "FROM items" not in statement:
+            return
+        response = client.post(
+            "/api/v1/events",
+            json={"events": [scan("note", world.box, actor=staff, n="meanwhile")]},
+            headers=device_auth(world, "T01"),
+        )
+        appended.append(response.status_code)
+
+    engine = session_factory.kw["bind"]
+    event.listen(engine, "after_cursor_execute", append_once)
+    try:
+        with read_scope(session_factory) as session:
+            chain = custody_chain_by_barcode(session, world.box)
+    finally:
+        event.remove(engine, "after_cursor_execute", append_once)
+    assert appended == [200]
+    assert chain.intact
+    assert chain.item.last_seq == len(chain.events) == chain.events[-1].item_seq
+    assert chain.events[-1].details == {"n": "meanwhile"}
