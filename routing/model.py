@@ -29,6 +29,7 @@ METAHEURISTICS = routing_enums_pb2.LocalSearchMetaheuristic.Value
 PAIR_INSERTION = (
     routing_heuristic_parameters_pb2.LocalCheapestInsertionParameters.PairInsertionStrategy
 )
+SORTING = routing_heuristic_parameters_pb2.LocalCheapestInsertionParameters.InsertionSortingProperty
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,8 @@ class Settings:
     ruined_routes: int = 2
     walk_visits: int = 10
     pair_insertion: str = ""
+    recreate_sorting: tuple[str, ...] = ()
+    improve_perturbed: bool = True
     temperatures: tuple[float, float] | None = None
     polish: float = 0.0
     ils_min_visits: int = 2
@@ -360,10 +363,12 @@ class Compiled:
                 routing_ils_pb2.RuinCompositionStrategy.RUN_ONE_RANDOMLY
             )
             ruin_recreate.recreate_strategy.heuristic = FIRST_SOLUTIONS.Value(settings.recreate)
+            insertion = ruin_recreate.recreate_strategy.parameters.local_cheapest_insertion
             if settings.pair_insertion:
-                insertion = ruin_recreate.recreate_strategy.parameters.local_cheapest_insertion
                 insertion.pickup_delivery_strategy = PAIR_INSERTION.Value(settings.pair_insertion)
-            ils.improve_perturbed_solution = True
+            for name in settings.recreate_sorting:
+                insertion.insertion_sorting_properties.append(SORTING.Value(name))
+            ils.improve_perturbed_solution = settings.improve_perturbed
             annealing = ils.reference_solution_acceptance_strategy.simulated_annealing
             if settings.temperatures is None:
                 annealing.automatic_temperatures = True
