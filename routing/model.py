@@ -53,7 +53,7 @@ class Settings:
     ruined_routes: int = 2
     walk_visits: int = 10
     pair_insertion: str = ""
-    recreate_sorting: tuple[str, ...] = ()
+    recreate_sorting: tuple[str, ...] = ("SORTING_PROPERTY_RANDOM",)
     improve_perturbed: bool = True
     temperatures: tuple[float, float] | None = None
     polish: float = 0.0
