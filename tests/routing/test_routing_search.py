@@ -1,0 +1,52 @@
+"""The search settings reach OR-Tools as measured: scale-free temperatures, slow operators off."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from ortools.util import optional_boolean_pb2
+from routing_builders import courier, matrix_problem
+
+from routing import Request
+from routing.model import SLOW_OPERATORS, Compiled, Settings
+from routing.plan import travel_matrix
+
+MINUTES = [[0, 5, 7], [5, 0, 10], [7, 30, 0]]
+
+
+def compiled(ticks_per_minute: int, settings: Settings | None = None) -> Compiled:
+    problem = matrix_problem(MINUTES, [courier()], [Request("r1", "A", "B", {"boxes": 1})])
+    problem = replace(problem, ticks_per_minute=ticks_per_minute)
+    return Compiled(problem, travel_matrix(problem), problem.requests, settings or Settings())
+
+
+def test_the_mean_arc_cost_is_over_pairs_of_visits() -> None:
+    # Visits at A and B: (A,A) 0, (A,B) 10, (B,A) 30, (B,B) 0 minutes, at 60 ticks a minute.
+    assert compiled(60).mean_arc_cost() == (10 + 30) * 60 / 4
+
+
+def test_temperatures_follow_the_travel_cost_not_its_unit() -> None:
+    annealing = {}
+    for ticks in (1, 60):
+        ils = compiled(ticks).parameters(10.0).iterated_local_search_parameters
+        annealing[ticks] = ils.reference_solution_acceptance_strategy.simulated_annealing
+    assert not annealing[60].automatic_temperatures
+    assert annealing[60].initial_temperature == 0.5 * 600
+    assert annealing[60].final_temperature == 0.005 * 600
+    assert annealing[60].initial_temperature == 60 * annealing[1].initial_temperature
+
+
+def test_automatic_temperatures_stay_available() -> None:
+    ils = compiled(60, Settings(temperatures=None)).parameters(10.0)
+    annealing = ils.iterated_local_search_parameters.reference_solution_acceptance_strategy
+    assert annealing.simulated_annealing.automatic_temperatures
+
+
+def test_the_slow_operators_are_off_by_default_and_can_come_back() -> None:
+    operators = compiled(60).parameters(10.0).local_search_operators
+    off = optional_boolean_pb2.BOOL_FALSE
+    assert all(getattr(operators, name) == off for name in SLOW_OPERATORS)
+    assert operators.use_relocate != off
+    back = Settings(disabled_operators=())
+    operators = compiled(60, back).parameters(10.0).local_search_operators
+    assert all(getattr(operators, name) != off for name in SLOW_OPERATORS)
