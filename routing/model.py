@@ -34,8 +34,8 @@ SORTING = routing_heuristic_parameters_pb2.LocalCheapestInsertionParameters.Inse
 
 # Local-search operators left out of the descent that follows every ruin-and-recreate. The
 # path LNS operators re-insert whole routes by cheapest insertion and the chain operators
-# walk long chains: together they cost about two thirds of each descent. Without them the
-# search makes about three times the iterations in the same time and ends closer to the
+# walk long chains: together they cost half to two thirds of each descent. Without them the
+# search makes two to three times the iterations in the same time and ends closer to the
 # best known (docs/benchmarks.md, runs of 2026-12-05).
 SLOW_OPERATORS = (
     "use_global_cheapest_insertion_path_lns",
