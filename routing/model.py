@@ -50,6 +50,24 @@ SLOW_OPERATORS = (
     "use_relocate_expensive_chain",
 )
 
+# Left out as well when most visits belong to pickup-and-delivery pairs (Li & Lim, the county
+# day). Moving one visit of a pair to another route, or reversing or swapping across routes,
+# breaks the pair, so these operators mostly generate moves the filters reject; PairRelocate
+# tries every pickup position against every delivery position. The light pair relocation,
+# the subtrip and pair-exchange operators and the ruin-and-recreate still move pairs. On
+# the county day the descent runs about three times as often and the 2 s plans end closer
+# to the best (docs/benchmarks.md, runs of 2026-12-05).
+PAIRED_SLOW_OPERATORS = (
+    "use_relocate_pair",
+    "use_exchange",
+    "use_or_opt",
+    "use_cross",
+    "use_two_opt",
+    "use_exchange_subtrip",
+    "use_lin_kernighan",
+    "use_swap_active",
+)
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -61,7 +79,9 @@ class Settings:
     the model turns out infeasible: the planner then retries with drop options).
     ``temperatures`` are the simulated-annealing start and end temperatures of the iterated
     local search as fractions of the mean travel cost between two stops (``None``: OR-Tools'
-    automatic ones, 0.1 and 0.001 of a sampled mean arc cost).
+    automatic ones, 0.1 and 0.001 of a sampled mean arc cost). ``paired_disabled_operators``
+    are also left out when at least ``paired_share`` of the visits belong to pickup-and-delivery
+    pairs.
     """
 
     scheme: str = "ils"
@@ -84,6 +104,8 @@ class Settings:
     neighbors: int = 0
     required_as_mandatory: bool = False
     disabled_operators: tuple[str, ...] = SLOW_OPERATORS
+    paired_disabled_operators: tuple[str, ...] = PAIRED_SLOW_OPERATORS
+    paired_share: float = 0.5
     enabled_operators: tuple[str, ...] = ()
     extra: tuple[tuple[str, Any], ...] = ()
 
@@ -360,6 +382,11 @@ class Compiled:
         )
         return total / max(1, self.visits) ** 2
 
+    def paired_share(self) -> float:
+        """The share of visits that are one end of a pickup-and-delivery pair."""
+        paired = sum(2 for n in self.pickup_node if n in self.delivery_node)
+        return paired / max(1, self.visits)
+
     def parameters(self, time_limit: float, scheme: str | None = None) -> Any:
         settings = self.settings
         scheme = scheme or settings.scheme
@@ -371,7 +398,10 @@ class Compiled:
             params.ls_operator_neighbors_ratio = min(1.0, settings.neighbors / len(self.nodes))
             params.ls_operator_min_neighbors = settings.neighbors
         operators = params.local_search_operators
-        for name in settings.disabled_operators:
+        disabled = list(settings.disabled_operators)
+        if self.paired_share() >= settings.paired_share:
+            disabled += settings.paired_disabled_operators
+        for name in disabled:
             setattr(operators, name, optional_boolean_pb2.BOOL_FALSE)
         for name in settings.enabled_operators:
             setattr(operators, name, optional_boolean_pb2.BOOL_TRUE)
@@ -478,4 +508,12 @@ def ticks_window(window: Window | None, opening: Window, scale: int) -> tuple[in
     return math.ceil(start * scale - 1e-9), math.floor(end * scale + 1e-9)
 
 
-__all__ = ["DAY", "Compiled", "Settings", "Solution", "Visit"]
+__all__ = [
+    "DAY",
+    "PAIRED_SLOW_OPERATORS",
+    "SLOW_OPERATORS",
+    "Compiled",
+    "Settings",
+    "Solution",
+    "Visit",
+]

@@ -1,4 +1,5 @@
-"""The search settings reach OR-Tools as measured: scale-free temperatures, slow operators off."""
+"""The search settings reach OR-Tools as measured: scale-free temperatures, slow operators off
+(more of them when most visits are pickup-and-delivery pairs)."""
 
 from __future__ import annotations
 
@@ -8,14 +9,19 @@ from ortools.util import optional_boolean_pb2
 from routing_builders import courier, matrix_problem
 
 from routing import Request
-from routing.model import SLOW_OPERATORS, Compiled, Settings
+from routing.model import PAIRED_SLOW_OPERATORS, SLOW_OPERATORS, Compiled, Settings
 from routing.plan import travel_matrix
 
 MINUTES = [[0, 5, 7], [5, 0, 10], [7, 30, 0]]
 
 
-def compiled(ticks_per_minute: int, settings: Settings | None = None) -> Compiled:
-    problem = matrix_problem(MINUTES, [courier()], [Request("r1", "A", "B", {"boxes": 1})])
+PAIR = Request("r1", "A", "B", {"boxes": 1})
+
+
+def compiled(
+    ticks_per_minute: int, settings: Settings | None = None, requests: tuple[Request, ...] = (PAIR,)
+) -> Compiled:
+    problem = matrix_problem(MINUTES, [courier()], requests)
     problem = replace(problem, ticks_per_minute=ticks_per_minute)
     return Compiled(problem, travel_matrix(problem), problem.requests, settings or Settings())
 
@@ -50,3 +56,28 @@ def test_the_slow_operators_are_off_by_default_and_can_come_back() -> None:
     back = Settings(disabled_operators=())
     operators = compiled(60, back).parameters(10.0).local_search_operators
     assert all(getattr(operators, name) != off for name in SLOW_OPERATORS)
+
+
+def operators_off(requests: tuple[Request, ...], settings: Settings | None = None) -> set[str]:
+    operators = compiled(60, settings, requests).parameters(10.0).local_search_operators
+    off = optional_boolean_pb2.BOOL_FALSE
+    return {f.name for f in operators.DESCRIPTOR.fields if getattr(operators, f.name) == off}
+
+
+def test_paired_problems_leave_out_the_operators_that_break_pairs() -> None:
+    single = Request("s1", None, "B", {"boxes": 1})
+    collection = Request("s2", "A", None, {"boxes": 1})
+    another = Request("s3", None, "A", {"boxes": 1})
+    assert compiled(60).paired_share() == 1.0
+    assert compiled(60, requests=(PAIR, single, collection)).paired_share() == 0.5
+    assert compiled(60, requests=(single, collection)).paired_share() == 0.0
+
+    assert set(PAIRED_SLOW_OPERATORS) <= operators_off((PAIR, single, collection))
+    # Single pickups and deliveries keep every operator a plain VRP needs.
+    assert not set(PAIRED_SLOW_OPERATORS) & operators_off((PAIR, single, collection, another))
+    assert not set(PAIRED_SLOW_OPERATORS) & operators_off((single, collection))
+    # The pair moves that stay: light pair relocation, subtrips, pair exchange.
+    kept = {"use_light_relocate_pair", "use_relocate_subtrip", "use_exchange_pair"}
+    assert not kept & operators_off((PAIR,))
+    # The threshold is a setting: above 1, no problem counts as paired.
+    assert not set(PAIRED_SLOW_OPERATORS) & operators_off((PAIR,), Settings(paired_share=1.1))
