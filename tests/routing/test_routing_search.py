@@ -96,3 +96,9 @@ def test_a_solved_model_is_freed_with_its_planner() -> None:
     del solved
     gc.collect()
     assert model() is None
+
+
+def test_the_descent_orders_its_operators_by_bandit_unless_told_not_to() -> None:
+    assert compiled(60).parameters(10.0).use_multi_armed_bandit_concatenate_operators
+    fixed = Settings(bandit_operator_order=False)
+    assert not compiled(60, fixed).parameters(10.0).use_multi_armed_bandit_concatenate_operators
