@@ -81,7 +81,8 @@ class Settings:
     local search as fractions of the mean travel cost between two stops (``None``: OR-Tools'
     automatic ones, 0.1 and 0.001 of a sampled mean arc cost). ``paired_disabled_operators``
     are also left out when at least ``paired_share`` of the visits belong to pickup-and-delivery
-    pairs.
+    pairs. ``restarts`` splits the time limit into that many independent searches, each from
+    its own request order, and keeps the best plan.
     """
 
     scheme: str = "ils"
@@ -107,6 +108,7 @@ class Settings:
     paired_share: float = 0.5
     bandit_operator_order: bool = True
     enabled_operators: tuple[str, ...] = ()
+    restarts: int = 1
     extra: tuple[tuple[str, Any], ...] = ()
 
 
@@ -452,9 +454,9 @@ class Compiled:
         params.time_limit.FromMilliseconds(max(1, round(time_limit * 1000)))
         return params
 
-    def solve(self, time_limit: float, seed: int) -> Solution | None:
-        """Search for ``time_limit`` seconds."""
-        log = SearchLog()
+    def solve(self, time_limit: float, seed: int, log: SearchLog | None = None) -> Solution | None:
+        """Search for ``time_limit`` seconds; ``log`` carries on the log of earlier runs."""
+        log = log if log is not None else SearchLog()
         model = self.model
         solver = model.solver()
         solver.ReSeed(seed)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from routing.model import Compiled, SearchLog, Settings, Solution
@@ -81,7 +81,12 @@ class Unserved:
 
 @dataclass(frozen=True)
 class Stats:
-    """How the search went; times in seconds of wall clock."""
+    """How the search went; times in seconds of wall clock since ``plan()`` was called.
+
+    ``searches`` independent searches ran; the plan is from search number ``best_search``
+    (from 0); ``solutions`` and ``improvements`` count over all of them, an improvement being
+    a new best of the whole call.
+    """
 
     seconds: float
     first_solution_seconds: float | None
@@ -91,6 +96,8 @@ class Stats:
     status: str
     nodes: int
     screened_out: int
+    searches: int = 1
+    best_search: int = 0
 
 
 @dataclass(frozen=True)
@@ -140,8 +147,11 @@ def plan(
     iterated local search draws its ruins from a generator of its own with a fixed seed
     (``ReSeed`` does not reach it), so ``seed`` acts through the model instead: any seed but
     0 numbers the requests in an order shuffled by it, which sends the search down a
-    different path. Equal inputs, seed and settings follow the same search; where the time
-    limit cuts it depends on the machine's speed. ``settings`` is for benchmarking; the
+    different path. The time is split over ``settings.restarts`` independent searches (run i
+    with seed + i) and the best plan is kept: one long search tends to settle in one basin,
+    and on the benchmark the best of three short ones beats it (docs/benchmarks.md). Equal
+    inputs, seed and settings follow the same searches; where the time limit cuts them
+    depends on the machine's speed. ``settings`` is for benchmarking; the
     defaults are the measured best.
     """
     began = time.perf_counter()
@@ -157,20 +167,41 @@ def plan(
     except TravelError as error:
         raise TravelError(f"travel times: {error}") from error
     reasons = unservable(problem, minutes)
-    modelled = [request for request in problem.requests if request.id not in reasons]
-    if seed:
-        random.Random(seed).shuffle(modelled)
     settings = settings or Settings()
-    compiled = Compiled(problem, minutes, modelled, settings)
-    remaining = time_limit - (time.perf_counter() - began)
-    solution = compiled.solve(max(0.01, remaining), seed)
-    if solution is None and not compiled.has_drop_options and modelled:
-        # Mandatory requests made the model infeasible: fall back to drop options so that
-        # whatever can be served is, and the rest is reported.
-        compiled = Compiled(problem, minutes, modelled, _with_drops(settings))
-        remaining = time_limit - (time.perf_counter() - began)
-        solution = compiled.solve(max(0.01, remaining), seed)
-    return _result(problem, compiled, solution, reasons, time.perf_counter() - began)
+    if isinstance(settings.restarts, bool) or not settings.restarts >= 1:
+        raise ValueError(f"restarts must be an integer >= 1, got {settings.restarts!r}")
+    screened = [request for request in problem.requests if request.id not in reasons]
+    log = SearchLog(started=began)
+    best: tuple[Compiled, Solution | None, str, int] | None = None
+    for run in range(settings.restarts):
+        # Run i searches from the order shuffled by seed + i (seed 0: the given order first).
+        run_seed = (seed + run) % 2**31
+        modelled = list(screened)
+        if run_seed:
+            random.Random(run_seed).shuffle(modelled)
+        compiled = Compiled(problem, minutes, modelled, settings)
+        share = _remaining(began, time_limit) / (settings.restarts - run)
+        solution = compiled.solve(max(0.01, share), run_seed, log)
+        if solution is None and not compiled.has_drop_options and modelled:
+            # Mandatory requests made the model infeasible: fall back to drop options so that
+            # whatever can be served is, and the rest is reported.
+            settings = _with_drops(settings)
+            compiled = Compiled(problem, minutes, modelled, settings)
+            share = _remaining(began, time_limit) / (settings.restarts - run)
+            solution = compiled.solve(max(0.01, share), run_seed, log)
+        if best is None or (
+            solution is not None and (best[1] is None or solution.objective < best[1].objective)
+        ):
+            best = (compiled, solution, log.status, run)
+    assert best is not None
+    compiled, solution, log.status, run = best
+    result = _result(problem, compiled, solution, reasons, time.perf_counter() - began)
+    stats = replace(result.stats, searches=settings.restarts, best_search=run)
+    return replace(result, stats=stats)
+
+
+def _remaining(began: float, time_limit: float) -> float:
+    return time_limit - (time.perf_counter() - began)
 
 
 def _with_drops(settings: Settings) -> Settings:

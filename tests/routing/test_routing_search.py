@@ -1,17 +1,21 @@
 """The search settings reach OR-Tools as measured: scale-free temperatures, slow operators off
-(more of them when most visits are pickup-and-delivery pairs), the bandit operator order; and a
-solved model does not outlive its planner."""
+(more of them when most visits are pickup-and-delivery pairs), the bandit operator order;
+restarts keep the best of their searches within the time limit; and a solved model does not
+outlive its planner."""
 
 from __future__ import annotations
 
 import gc
+import math
+import random
 import weakref
 from dataclasses import replace
 
+import pytest
 from ortools.util import optional_boolean_pb2
 from routing_builders import courier, matrix_problem
 
-from routing import Request
+from routing import Problem, Request, plan
 from routing.model import PAIRED_SLOW_OPERATORS, SLOW_OPERATORS, Compiled, Settings
 from routing.plan import travel_matrix
 
@@ -103,3 +107,49 @@ def test_the_descent_orders_its_operators_by_bandit_unless_told_not_to() -> None
     assert compiled(60).parameters(10.0).use_multi_armed_bandit_concatenate_operators
     fixed = Settings(bandit_operator_order=False)
     assert not compiled(60, fixed).parameters(10.0).use_multi_armed_bandit_concatenate_operators
+
+
+def scattered_day(sites: int = 12, requests: int = 10) -> Problem:
+    """Requests between points scattered on a 60-minute square, two couriers."""
+    rng = random.Random(7)
+    points = [(rng.uniform(0, 60), rng.uniform(0, 60)) for _ in range(sites)]
+    minutes = [[round(math.dist(a, b), 1) for b in points] for a in points]
+    ids = ["H", *[f"S{number}" for number in range(1, sites)]]
+    work = [
+        Request(
+            f"r{number}",
+            ids[1 + number % (sites - 1)],
+            ids[1 + (3 * number + 1) % (sites - 1)],
+            {"boxes": 1},
+        )
+        for number in range(requests)
+    ]
+    return matrix_problem(minutes, [courier("v1"), courier("v2")], work, ids=ids)
+
+
+def test_restarts_keep_the_best_of_their_searches() -> None:
+    # A solution limit of 1 stops each search at its first solution, which (with local
+    # cheapest insertion) depends only on the request order, i.e. on the seed: deterministic,
+    # whatever the machine's speed.
+    problem = scattered_day()
+    first_only = Settings(first_solution="LOCAL_CHEAPEST_INSERTION", extra=(("solution_limit", 1),))
+    singles = [plan(problem, 5.0, seed, settings=first_only).objective for seed in range(1, 6)]
+    assert len(set(singles)) > 1, "the request order should change the first solution"
+    best = plan(problem, 5.0, 1, settings=replace(first_only, restarts=5))
+    assert best.objective == min(singles)
+    assert best.stats.searches == 5
+    assert best.stats.best_search == singles.index(min(singles))
+    assert best.stats.solutions == 5
+
+
+def test_restarts_share_the_time_limit() -> None:
+    problem = scattered_day()
+    result = plan(problem, 0.6, 1, settings=Settings(restarts=3))
+    assert result.stats.searches == 3
+    assert 0.55 <= result.stats.seconds <= 0.9
+    assert result.served_all
+
+
+def test_restarts_must_be_a_positive_count() -> None:
+    with pytest.raises(ValueError, match="restarts must be an integer >= 1"):
+        plan(scattered_day(), 1.0, 1, settings=Settings(restarts=0))
