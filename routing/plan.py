@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Mapping, Sequence
@@ -147,9 +148,10 @@ def plan(
     iterated local search draws its ruins from a generator of its own with a fixed seed
     (``ReSeed`` does not reach it), so ``seed`` acts through the model instead: any seed but
     0 numbers the requests in an order shuffled by it, which sends the search down a
-    different path. The time is split over ``settings.restarts`` independent searches (run i
-    with seed + i) and the best plan is kept: one long search tends to settle in one basin,
-    and on the benchmark the best of three short ones beats it (docs/benchmarks.md). Equal
+    different path. The time is split over up to ``settings.restarts`` independent searches
+    of at least ``settings.search_seconds`` each (run i with seed + i), and the best plan is
+    kept: one long search tends to settle in one basin, and on the benchmark the best of three
+    10 s searches beats one of 30 s; shorter searches do worse (docs/benchmarks.md). Equal
     inputs, seed and settings follow the same searches; where the time limit cuts them
     depends on the machine's speed. ``settings`` is for benchmarking; the
     defaults are the measured best.
@@ -168,26 +170,25 @@ def plan(
         raise TravelError(f"travel times: {error}") from error
     reasons = unservable(problem, minutes)
     settings = settings or Settings()
-    if isinstance(settings.restarts, bool) or not settings.restarts >= 1:
-        raise ValueError(f"restarts must be an integer >= 1, got {settings.restarts!r}")
+    searches = _searches(settings, time_limit)
     screened = [request for request in problem.requests if request.id not in reasons]
     log = SearchLog(started=began)
     best: tuple[Compiled, Solution | None, str, int] | None = None
-    for run in range(settings.restarts):
+    for run in range(searches):
         # Run i searches from the order shuffled by seed + i (seed 0: the given order first).
         run_seed = (seed + run) % 2**31
         modelled = list(screened)
         if run_seed:
             random.Random(run_seed).shuffle(modelled)
         compiled = Compiled(problem, minutes, modelled, settings)
-        share = _remaining(began, time_limit) / (settings.restarts - run)
+        share = _remaining(began, time_limit) / (searches - run)
         solution = compiled.solve(max(0.01, share), run_seed, log)
         if solution is None and not compiled.has_drop_options and modelled:
             # Mandatory requests made the model infeasible: fall back to drop options so that
             # whatever can be served is, and the rest is reported.
             settings = _with_drops(settings)
             compiled = Compiled(problem, minutes, modelled, settings)
-            share = _remaining(began, time_limit) / (settings.restarts - run)
+            share = _remaining(began, time_limit) / (searches - run)
             solution = compiled.solve(max(0.01, share), run_seed, log)
         if best is None or (
             solution is not None and (best[1] is None or solution.objective < best[1].objective)
@@ -196,8 +197,19 @@ def plan(
     assert best is not None
     compiled, solution, log.status, run = best
     result = _result(problem, compiled, solution, reasons, time.perf_counter() - began)
-    stats = replace(result.stats, searches=settings.restarts, best_search=run)
+    stats = replace(result.stats, searches=searches, best_search=run)
     return replace(result, stats=stats)
+
+
+def _searches(settings: Settings, time_limit: float) -> int:
+    """How many searches share ``time_limit``: up to ``restarts``, each of at least
+    ``search_seconds``."""
+    restarts, seconds = settings.restarts, settings.search_seconds
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
+    if not seconds > 0:
+        raise ValueError(f"search_seconds must be > 0, got {seconds!r}")
+    return max(1, min(restarts, math.floor(time_limit / seconds + 1e-9)))
 
 
 def _remaining(began: float, time_limit: float) -> float:

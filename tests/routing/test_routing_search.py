@@ -135,7 +135,7 @@ def test_restarts_keep_the_best_of_their_searches() -> None:
     first_only = Settings(first_solution="LOCAL_CHEAPEST_INSERTION", extra=(("solution_limit", 1),))
     singles = [plan(problem, 5.0, seed, settings=first_only).objective for seed in range(1, 6)]
     assert len(set(singles)) > 1, "the request order should change the first solution"
-    best = plan(problem, 5.0, 1, settings=replace(first_only, restarts=5))
+    best = plan(problem, 5.0, 1, settings=replace(first_only, restarts=5, search_seconds=1.0))
     assert best.objective == min(singles)
     assert best.stats.searches == 5
     assert best.stats.best_search == singles.index(min(singles))
@@ -144,12 +144,22 @@ def test_restarts_keep_the_best_of_their_searches() -> None:
 
 def test_restarts_share_the_time_limit() -> None:
     problem = scattered_day()
-    result = plan(problem, 0.6, 1, settings=Settings(restarts=3))
+    result = plan(problem, 0.6, 1, settings=Settings(restarts=3, search_seconds=0.2))
     assert result.stats.searches == 3
     assert 0.55 <= result.stats.seconds <= 0.9
     assert result.served_all
 
 
+def test_a_short_time_limit_gets_one_search() -> None:
+    # Searches shorter than search_seconds do worse than one search of the whole limit.
+    settings = Settings(restarts=3, search_seconds=10.0)
+    assert plan(scattered_day(), 0.3, 1, settings=settings).stats.searches == 1
+    two = plan(scattered_day(), 0.3, 1, settings=replace(settings, search_seconds=0.15))
+    assert two.stats.searches == 2
+
+
 def test_restarts_must_be_a_positive_count() -> None:
     with pytest.raises(ValueError, match="restarts must be an integer >= 1"):
         plan(scattered_day(), 1.0, 1, settings=Settings(restarts=0))
+    with pytest.raises(ValueError, match="search_seconds must be > 0"):
+        plan(scattered_day(), 1.0, 1, settings=Settings(search_seconds=0))
