@@ -108,7 +108,7 @@ class Settings:
     paired_share: float = 0.5
     bandit_operator_order: bool = True
     enabled_operators: tuple[str, ...] = ()
-    restarts: int = 1
+    restarts: int = 3
     search_seconds: float = 10.0
     extra: tuple[tuple[str, Any], ...] = ()
 
