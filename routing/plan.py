@@ -151,10 +151,11 @@ def plan(
     different path. The time is split over up to ``settings.restarts`` independent searches
     of at least ``settings.search_seconds`` each (run i with seed + i), and the best plan is
     kept: one long search tends to settle in one basin, and on the benchmark the best of three
-    10 s searches beats one of 30 s; shorter searches do worse (docs/benchmarks.md). Equal
-    inputs, seed and settings follow the same searches; where the time limit cuts them
-    depends on the machine's speed. ``settings`` is for benchmarking; the
-    defaults are the measured best.
+    10 s searches beats one of 30 s; shorter searches do worse (docs/benchmarks.md). A search
+    stopped by a solution count (``Settings.extra``) is reproducible for a seed; one stopped
+    by the clock is not quite: the annealing temperature follows the elapsed time, so the
+    machine's speed and load steer which moves are accepted. ``settings`` is for
+    benchmarking; the defaults are the measured best.
     """
     began = time.perf_counter()
     if not isinstance(problem, Problem):

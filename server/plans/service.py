@@ -643,6 +643,7 @@ def store(
         "best_found_seconds": result.stats.best_found_seconds,
         "solutions": result.stats.solutions,
         "improvements": result.stats.improvements,
+        "searches": result.stats.searches,
         "status": result.stats.status,
         "requests": len(prepared.problem.requests),
         "couriers": len(prepared.problem.vehicles),

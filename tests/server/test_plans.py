@@ -129,6 +129,7 @@ def test_a_day_is_planned_into_trips_with_manifests(
     drops = {s["site"]: s["drops"] for s in route["stops"] if s["drops"]}
     assert drops == {"LAB": [world.box], "CSSD": [world.tray]}
     assert plan["trips"] == [route["trip"]]
+    assert plan["stats"]["searches"] == 1 and plan["stats"]["solutions"] >= 1
 
     trip = planner.get(f"/api/v1/trips/{route['trip']}", headers=dispatcher)
     assert trip.status_code == 200, trip.text
