@@ -148,10 +148,10 @@ def plan(
     iterated local search draws its ruins from a generator of its own with a fixed seed
     (``ReSeed`` does not reach it), so ``seed`` acts through the model instead: any seed but
     0 numbers the requests in an order shuffled by it, which sends the search down a
-    different path. The time is split over up to ``settings.restarts`` independent searches
-    of at least ``settings.search_seconds`` each (run i with seed + i), and the best plan is
-    kept: one long search tends to settle in one basin, and on the benchmark the best of three
-    10 s searches beats one of 30 s; shorter searches do worse (docs/benchmarks.md). A search
+    different path. With ``settings.restarts`` > 1 the time is split over up to that many
+    independent searches of at least ``settings.search_seconds`` each (run i with seed + i)
+    and the best plan is kept; by default one search (three 10 s searches measured no better
+    than one of 30 s on Solomon, docs/benchmarks.md 2026-12-06). A search
     stopped by a solution count (``Settings.extra``) is reproducible for a seed; one stopped
     by the clock is not quite: the annealing temperature follows the elapsed time, so the
     machine's speed and load steer which moves are accepted. ``settings`` is for
@@ -215,8 +215,8 @@ def _searches(settings: Settings, time_limit: float, paired_share: float) -> int
     if not seconds > 0:
         raise ValueError(f"search_seconds must be > 0, got {seconds!r}")
     if paired_share >= settings.paired_share:
-        # Measured: on Li & Lim one 30 s search beats the best of 10 s ones (and at 2 s a
-        # county day does worse split), while on Solomon the best of three 10 s ones wins.
+        # Measured: on Li & Lim one 30 s search beats the best of 10 s ones, and at 2 s a
+        # county day does worse split.
         return 1
     return max(1, min(restarts, math.floor(time_limit / seconds + 1e-9)))
 

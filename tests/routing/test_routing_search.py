@@ -165,7 +165,7 @@ def test_a_short_time_limit_gets_one_search() -> None:
 
 
 def test_mostly_paired_problems_get_one_long_search() -> None:
-    # Measured: on Li & Lim one 30 s search beats the best of three of 10 s.
+    # Measured: on Li & Lim one 30 s search beats the best of two of 10 s.
     settings = Settings(restarts=3, search_seconds=0.1)
     assert plan(scattered_day(paired=True), 0.6, 1, settings=settings).stats.searches == 1
     assert plan(scattered_day(), 0.6, 1, settings=settings).stats.searches == 3
