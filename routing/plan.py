@@ -171,34 +171,30 @@ def plan(
         raise TravelError(f"travel times: {error}") from error
     reasons = unservable(problem, minutes)
     settings = settings or Settings()
+    _check_restarts(settings)
     screened = [request for request in problem.requests if request.id not in reasons]
     log = SearchLog(started=began)
+    compiled = _compiled(problem, minutes, screened, settings, seed)
+    searches = _searches(settings, time_limit, compiled.paired_share())
     best: tuple[Compiled, Solution | None, str, int] | None = None
-    searches = 1
-    run = 0
-    while run < searches:
-        # Run i searches from the order shuffled by seed + i (seed 0: the given order first).
+    for run in range(searches):
+        # Search i starts from the order shuffled by seed + i (seed 0: the given order first).
         run_seed = (seed + run) % 2**31
-        modelled = list(screened)
-        if run_seed:
-            random.Random(run_seed).shuffle(modelled)
-        compiled = Compiled(problem, minutes, modelled, settings)
-        if run == 0:
-            searches = _searches(settings, time_limit, compiled.paired_share())
+        if run:
+            compiled = _compiled(problem, minutes, screened, settings, run_seed)
         share = _remaining(began, time_limit) / (searches - run)
         solution = compiled.solve(max(0.01, share), run_seed, log)
-        if solution is None and not compiled.has_drop_options and modelled:
+        if solution is None and not compiled.has_drop_options and compiled.requests:
             # Mandatory requests made the model infeasible: fall back to drop options so that
             # whatever can be served is, and the rest is reported.
             settings = _with_drops(settings)
-            compiled = Compiled(problem, minutes, modelled, settings)
+            compiled = _compiled(problem, minutes, screened, settings, run_seed)
             share = _remaining(began, time_limit) / (searches - run)
             solution = compiled.solve(max(0.01, share), run_seed, log)
         if best is None or (
             solution is not None and (best[1] is None or solution.objective < best[1].objective)
         ):
             best = (compiled, solution, log.status, run)
-        run += 1
     assert best is not None
     compiled, solution, log.status, run = best
     result = _result(problem, compiled, solution, reasons, time.perf_counter() - began)
@@ -206,19 +202,37 @@ def plan(
     return replace(result, stats=stats)
 
 
+def _compiled(
+    problem: Problem,
+    minutes: list[list[float]],
+    screened: Sequence[Request],
+    settings: Settings,
+    seed: int,
+) -> Compiled:
+    """The model of ``screened``, numbered in the order ``seed`` shuffles them into."""
+    modelled = list(screened)
+    if seed:
+        random.Random(seed).shuffle(modelled)
+    return Compiled(problem, minutes, modelled, settings)
+
+
+def _check_restarts(settings: Settings) -> None:
+    restarts = settings.restarts
+    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
+        raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
+    if not settings.search_seconds > 0:
+        raise ValueError(f"search_seconds must be > 0, got {settings.search_seconds!r}")
+
+
 def _searches(settings: Settings, time_limit: float, paired_share: float) -> int:
     """How many searches share ``time_limit``: up to ``restarts``, each of at least
     ``search_seconds``; one when at least ``paired_share`` of the visits are in pairs."""
-    restarts, seconds = settings.restarts, settings.search_seconds
-    if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
-        raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
-    if not seconds > 0:
-        raise ValueError(f"search_seconds must be > 0, got {seconds!r}")
     if paired_share >= settings.paired_share:
         # Measured: on Li & Lim one 30 s search beats the best of 10 s ones, and at 2 s a
         # county day does worse split.
         return 1
-    return max(1, min(restarts, math.floor(time_limit / seconds + 1e-9)))
+    limit = math.floor(time_limit / settings.search_seconds + 1e-9)
+    return max(1, min(settings.restarts, limit))
 
 
 def _remaining(began: float, time_limit: float) -> float:
