@@ -1,5 +1,6 @@
 """The search settings reach OR-Tools as measured: scale-free temperatures, slow operators off
-(more of them when most visits are pickup-and-delivery pairs), the bandit operator order;
+(more of them when most visits are pickup-and-delivery pairs, where each ruin-and-recreate is
+judged without a descent), the bandit operator order, no capacity dimension that cannot bind;
 restarts keep the best of their searches within the time limit; and a solved model does not
 outlive its planner."""
 
@@ -88,6 +89,27 @@ def test_paired_problems_leave_out_the_operators_that_break_pairs() -> None:
     assert not kept & operators_off((PAIR,))
     # The threshold is a setting: above 1, no problem counts as paired.
     assert not set(PAIRED_SLOW_OPERATORS) & operators_off((PAIR,), Settings(paired_share=1.1))
+
+
+def test_paired_problems_judge_each_ruin_and_recreate_without_a_descent() -> None:
+    def improved(requests: tuple[Request, ...], settings: Settings | None = None) -> bool:
+        ils = compiled(60, settings, requests).parameters(10.0).iterated_local_search_parameters
+        return bool(ils.improve_perturbed_solution)
+
+    single = Request("s1", None, "B", {"boxes": 1})
+    collection = Request("s2", "A", None, {"boxes": 1})
+    assert compiled(60).paired and not compiled(60, requests=(single, collection)).paired
+    assert not improved((PAIR,))
+    assert improved((single, collection))
+    assert improved((PAIR,), Settings(paired_improve_perturbed=True))
+
+
+def test_a_load_that_always_fits_gets_no_capacity_dimension() -> None:
+    # The courier carries 10 boxes: one box can never overload it, eleven can.
+    fits = compiled(60)
+    assert "boxes" not in fits.model.GetAllDimensionNames()
+    heavy = Request("r2", "A", "B", {"boxes": 10})
+    assert "boxes" in compiled(60, requests=(PAIR, heavy)).model.GetAllDimensionNames()
 
 
 def test_a_solved_model_is_freed_with_its_planner() -> None:
