@@ -75,19 +75,20 @@ class Settings:
     """Search settings; the defaults are the measured best (see docs/benchmarks.md).
 
     ``first_solution`` and ``metaheuristic`` are OR-Tools enum names. ``required_as_mandatory``
-    models required requests without a drop option (faster search, but no partial plan if
-    the model turns out infeasible: the planner then retries with drop options).
+    models required requests without a drop option: the same search, about a fifth faster
+    (Solomon and county days at a fixed number of solutions, 2026-12-06); when they cannot
+    all be served the planner retries with drop options.
     ``temperatures`` are the simulated-annealing start and end temperatures of the iterated
     local search as fractions of the mean travel cost between two stops (``None``: OR-Tools'
     automatic ones, 0.1 and 0.001 of a sampled mean arc cost). ``polish`` is the share of the
     time given at the end to a guided local search from the best plan. When at least
-    ``paired_share`` of the visits belong to pickup-and-delivery pairs, the ``paired_*``
-    settings apply instead: ``paired_disabled_operators`` are left out as well, each
-    ruin-and-recreate is judged without a descent after it unless ``paired_improve_perturbed``,
-    and ``paired_polish`` replaces ``polish``. With ``restarts`` > 1 the time limit is split
-    into up to that many independent searches of at least ``search_seconds`` each, every one
-    from its own request order, and the best plan is kept (measured no better than one search
-    on Solomon at 30 s, so off).
+    ``paired_share`` of the visits belong to pickup-and-delivery pairs,
+    ``paired_disabled_operators`` are left out as well, and each ruin-and-recreate is judged
+    without a descent after it unless ``paired_improve_perturbed`` (measured on county days and
+    Li & Lim; Solomon is far worse without the descent). With ``restarts`` > 1 the time limit
+    is split into up to that many independent searches of at least ``search_seconds`` each,
+    every one from its own request order, and the best plan is kept (measured no better than
+    one search on Solomon at 30 s, so off).
     """
 
     scheme: str = "ils"
@@ -107,12 +108,11 @@ class Settings:
     polish: float = 0.0
     ils_min_visits: int = 2
     gls_lambda: float = 0.1
-    required_as_mandatory: bool = False
+    required_as_mandatory: bool = True
     disabled_operators: tuple[str, ...] = SLOW_OPERATORS
     paired_disabled_operators: tuple[str, ...] = PAIRED_SLOW_OPERATORS
     paired_share: float = 0.5
     paired_improve_perturbed: bool = False
-    paired_polish: float = 0.1
     bandit_operator_order: bool = True
     enabled_operators: tuple[str, ...] = ()
     restarts: int = 1
@@ -343,7 +343,7 @@ class Compiled:
         model, manager, solver = self.model, self.manager, self.model.solver()
         scale = self.problem.ticks_per_minute
         required_penalty = self.required_penalty()
-        self.has_drop_options = False
+        self.has_mandatory = False
         for number, request in enumerate(self.requests):
             pickup = self.pickup_node.get(number)
             delivery = self.delivery_node.get(number)
@@ -366,11 +366,11 @@ class Compiled:
                     # -1 (unperformed) stays allowed so a drop option keeps working.
                     model.VehicleVar(index).SetValues([-1, *allowed])
             if request.penalty is None and self.settings.required_as_mandatory:
+                self.has_mandatory = True
                 continue
             penalty = (
                 required_penalty if request.penalty is None else round(request.penalty * scale)
             )
-            self.has_drop_options = True
             share = -(-penalty // len(indices))
             for index in indices:
                 model.AddDisjunction([index], share)
@@ -501,7 +501,7 @@ class Compiled:
                 return None
             log.status = STATUS.Name(model.status())
             return Solution(self.read_routes(assignment), assignment.ObjectiveValue(), log)
-        polish = self.settings.paired_polish if self.paired else self.settings.polish
+        polish = self.settings.polish
         ils_time = time_limit * (1 - polish)
         assignment = model.SolveWithIteratedLocalSearch(self.parameters(ils_time))
         if assignment is None:

@@ -184,9 +184,10 @@ def plan(
             compiled = _compiled(problem, minutes, screened, settings, run_seed)
         share = _remaining(began, time_limit) / (searches - run)
         solution = compiled.solve(max(0.01, share), run_seed, log)
-        if solution is None and not compiled.has_drop_options and compiled.requests:
-            # Mandatory requests made the model infeasible: fall back to drop options so that
-            # whatever can be served is, and the rest is reported.
+        if solution is None and compiled.has_mandatory:
+            # The required requests cannot all be served together (or no first plan was found
+            # with all of them): fall back to drop options so that whatever can be served is,
+            # and the rest is reported.
             settings = _with_drops(settings)
             compiled = _compiled(problem, minutes, screened, settings, run_seed)
             share = _remaining(began, time_limit) / (searches - run)

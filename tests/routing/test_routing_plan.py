@@ -191,6 +191,19 @@ class TestUnservedReasons:
         assert len(result.unserved) == 1
         assert "required, but no route found" in result.unserved[0].reason
 
+    def test_competing_required_requests_beside_an_optional_one(self) -> None:
+        # Required requests have no drop option, so the first model has no plan; the planner
+        # falls back to drop options even though the optional request already had one.
+        requests = [
+            Request("left", "A", None, {"boxes": 1}, pickup_window=Window(100, 100)),
+            Request("right", "C", None, {"boxes": 1}, pickup_window=Window(100, 100)),
+            Request("extra", "B", None, {"boxes": 1}, penalty=500),
+        ]
+        result = solve(matrix_problem(LINE, [courier()], requests))
+        assert [u.request for u in result.unserved] in (["left"], ["right"])
+        assert "required, but no route found" in result.unserved[0].reason
+        assert "extra" in result.routes[0].requests
+
 
 def test_times_are_minutes_since_midnight_and_print_as_clock() -> None:
     requests = [Request("r", "A", None, {"boxes": 1}, pickup_window=Window(480, 490))]
