@@ -296,7 +296,7 @@ class Compiled:
             if not any(demand):
                 continue
             capacity = [vehicle.capacity.get(dimension, 0) for vehicle in problem.vehicles]
-            if sum(r.load.get(dimension, 0) for r in self.requests) <= min(capacity):
+            if sum(r.load.get(dimension, 0) for r in self.requests) <= min(capacity, default=0):
                 # Every courier could carry all of it at once: the dimension cannot bind, and
                 # leaving it out spares its filter on every move (about 14 % of the search
                 # time on a county day, measured 2026-12-06).
@@ -501,8 +501,7 @@ class Compiled:
                 return None
             log.status = STATUS.Name(model.status())
             return Solution(self.read_routes(assignment), assignment.ObjectiveValue(), log)
-        polish = self.settings.polish
-        ils_time = time_limit * (1 - polish)
+        ils_time = time_limit * (1 - self.settings.polish)
         assignment = model.SolveWithIteratedLocalSearch(self.parameters(ils_time))
         if assignment is None:
             log.status = STATUS.Name(model.status())
@@ -511,7 +510,7 @@ class Compiled:
         # returns a solution.
         log.status = "ROUTING_SUCCESS"
         best = Solution(self.read_routes(assignment), assignment.ObjectiveValue(), log)
-        if polish > 0:
+        if self.settings.polish > 0:
             polished = model.SolveFromAssignmentWithParameters(
                 assignment, self.parameters(time_limit - ils_time, "gls")
             )
