@@ -465,7 +465,7 @@ class Compiled:
                 start, end = settings.temperatures
                 mean = self.mean_arc_cost()
                 annealing.initial_temperature = max(1e-6, start * mean)
-                annealing.final_temperature = max(1e-6, min(start, end) * mean)
+                annealing.final_temperature = max(1e-6, end * mean)
         for name, value in settings.extra:
             target: Any = params
             *path, last = name.split(".")

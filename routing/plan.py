@@ -171,7 +171,7 @@ def plan(
         raise TravelError(f"travel times: {error}") from error
     reasons = unservable(problem, minutes)
     settings = settings or Settings()
-    _check_restarts(settings)
+    _check_settings(settings)
     screened = [request for request in problem.requests if request.id not in reasons]
     log = SearchLog(started=began)
     compiled = _compiled(problem, minutes, screened, settings, seed)
@@ -217,7 +217,15 @@ def _compiled(
     return Compiled(problem, minutes, modelled, settings)
 
 
-def _check_restarts(settings: Settings) -> None:
+def _check_settings(settings: Settings) -> None:
+    """Refuse search settings that OR-Tools would take in some other sense."""
+    if settings.temperatures is not None:
+        start, end = settings.temperatures
+        if not start >= end > 0:
+            raise ValueError(
+                f"temperatures must be (start, end) with start >= end > 0, "
+                f"got {settings.temperatures!r}"
+            )
     restarts = settings.restarts
     if isinstance(restarts, bool) or not isinstance(restarts, int) or restarts < 1:
         raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")

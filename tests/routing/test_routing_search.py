@@ -198,3 +198,11 @@ def test_restarts_must_be_a_positive_count() -> None:
         plan(scattered_day(), 1.0, 1, settings=Settings(restarts=0))
     with pytest.raises(ValueError, match="search_seconds must be > 0"):
         plan(scattered_day(), 1.0, 1, settings=Settings(search_seconds=0))
+
+
+@pytest.mark.parametrize("temperatures", [(0.005, 0.5), (0.5, 0.0), (-1.0, -2.0)])
+def test_annealing_must_cool(temperatures: tuple[float, float]) -> None:
+    with pytest.raises(
+        ValueError, match=r"temperatures must be \(start, end\) with start >= end > 0"
+    ):
+        plan(scattered_day(), 1.0, 1, settings=Settings(temperatures=temperatures))
