@@ -340,7 +340,7 @@ class Compiled:
                 )
 
     def _add_requests(self) -> None:
-        model, manager, solver = self.model, self.manager, self.model.solver()
+        model, manager = self.model, self.manager
         scale = self.problem.ticks_per_minute
         required_penalty = self.required_penalty()
         self.has_mandatory = False
