@@ -733,7 +733,9 @@ def load_demo(
         token_file.chmod(0o600)
     items = session.execute(select(func.count()).select_from(Item)).scalar_one()
     return (
-        f"demo county loaded for {the_day}: {3 + 1 + len(clinics)} sites, "
+        f"demo county loaded: the history of {the_day}, open work to plan for "
+        f"{the_day + timedelta(days=1)} (handoff plan --date {the_day + timedelta(days=1)}); "
+        f"{3 + 1 + len(clinics)} sites, "
         f"{len(used_names)} people, {len(devices)} devices, {items} items, {total} scans; "
         f"log in as admin / {DEMO_PASSWORD}"
         + (f"; device tokens in {token_file}" if token_file else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -43,6 +44,8 @@ def test_demo_county(
             session, settings, progress=lines.append, token_file=tmp_path / "tokens.txt"
         )
     assert "demo county loaded" in summary
+    # Yesterday's history is loaded; the summary names the county's today as the day to plan.
+    assert f"handoff plan --date {datetime.now(settings.zone).date()}" in summary
     assert any("scans stored" in line for line in lines)  # progress was shown
     with session_factory() as session:
         sites = session.execute(select(Site)).scalars().all()
