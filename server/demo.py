@@ -732,9 +732,10 @@ def load_demo(
         token_file.write_text("site\tdevice\ttoken\n" + "\n".join(tokens) + "\n")
         token_file.chmod(0o600)
     items = session.execute(select(func.count()).select_from(Item)).scalar_one()
+    plan_day = the_day + timedelta(days=1)
     return (
         f"demo county loaded: the history of {the_day}, open work to plan for "
-        f"{the_day + timedelta(days=1)} (handoff plan --date {the_day + timedelta(days=1)}); "
+        f"{plan_day} (handoff plan --date {plan_day}); "
         f"{3 + 1 + len(clinics)} sites, "
         f"{len(used_names)} people, {len(devices)} devices, {items} items, {total} scans; "
         f"log in as admin / {DEMO_PASSWORD}"
