@@ -1,8 +1,8 @@
 """The search settings reach OR-Tools as measured: scale-free temperatures, slow operators off
 (more of them when most visits are pickup-and-delivery pairs, where each ruin-and-recreate is
 judged without a descent), the bandit operator order, no capacity dimension that cannot bind;
-restarts keep the best of their searches within the time limit; and a solved model does not
-outlive its planner."""
+restarts keep the best of their searches within the time limit; a search can start from given
+routes and improve on them; and a solved model does not outlive its planner."""
 
 from __future__ import annotations
 
@@ -206,3 +206,70 @@ def test_annealing_must_cool(temperatures: tuple[float, float]) -> None:
         ValueError, match=r"temperatures must be \(start, end\) with start >= end > 0"
     ):
         plan(scattered_day(), 1.0, 1, settings=Settings(temperatures=temperatures))
+
+
+def first_plan_only(problem: Problem) -> Compiled:
+    """The model of ``problem`` with a search that stops at its first plan."""
+    settings = Settings(extra=(("solution_limit", 1),))
+    return Compiled(problem, travel_matrix(problem), problem.requests, settings)
+
+
+def test_a_search_can_start_from_given_routes() -> None:
+    # The first plan of a search stopped at one solution is the start it was given, not the
+    # one its construction builds: every delivery on the second courier, in reverse.
+    problem = scattered_day()
+    built = first_plan_only(problem).solve(5.0, 0)
+    assert built is not None
+    visits = [v for route in built.routes for v in route[1:-1]][::-1]
+    first, second = built.routes
+    start = [(first[0], first[-1]), (second[0], *visits, second[-1])]
+    solution = first_plan_only(problem).solve(5.0, 0, start=start)
+    assert solution is not None
+    assert [[v.node for v in route] for route in solution.routes] == [
+        [v.node for v in route] for route in start
+    ]
+    assert [[v.node for v in route] for route in built.routes] != [
+        [v.node for v in route] for route in start
+    ]
+
+
+def test_a_search_from_given_routes_then_improves_on_them() -> None:
+    problem = scattered_day()
+    built = first_plan_only(problem).solve(5.0, 0)
+    assert built is not None
+    # Every delivery on the second courier in a shuffled order: a poor plan to start from.
+    visits = [v for route in built.routes for v in route[1:-1]]
+    random.Random(3).shuffle(visits)
+    first, second = built.routes
+    start = [(first[0], first[-1]), (second[0], *visits, second[-1])]
+    locked = first_plan_only(problem).solve(5.0, 0, start=start)
+    searching = Compiled(problem, travel_matrix(problem), problem.requests, Settings())
+    improved = searching.solve(0.5, 0, start=start)
+    assert locked is not None and improved is not None
+    assert improved.objective < locked.objective
+    assert improved.log.improvements[0][1] == locked.objective
+
+
+def test_routes_that_are_not_a_plan_are_refused_as_a_start() -> None:
+    problem = scattered_day()
+    built = first_plan_only(problem).solve(5.0, 0)
+    assert built is not None
+    twice = built.routes[0][1]
+    start = [built.routes[0], (built.routes[1][0], twice, built.routes[1][-1])]
+    with pytest.raises(ValueError, match="not a plan of this model"):
+        first_plan_only(problem).solve(5.0, 0, start=start)
+
+
+def test_a_continuation_anneals_over_its_part_of_the_cooling() -> None:
+    mean = compiled(60).mean_arc_cost()
+    ils = compiled(60).parameters(10.0, cooling=(0.5, 1)).iterated_local_search_parameters
+    annealing = ils.reference_solution_acceptance_strategy.simulated_annealing
+    assert annealing.initial_temperature == pytest.approx(math.sqrt(0.5 * 0.005) * mean)
+    assert annealing.final_temperature == pytest.approx(0.005 * mean)
+
+
+def test_a_model_solved_twice_counts_each_search_once() -> None:
+    model = first_plan_only(scattered_day())
+    assert model.solve(5.0, 0) is not None
+    again = model.solve(5.0, 0)
+    assert again is not None and again.log.solutions == 1
