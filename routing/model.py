@@ -11,7 +11,7 @@ import math
 import time
 import weakref
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -235,8 +235,11 @@ class Compiled:
         self.vehicle_start = [self.depot_node[site_index[v.start]] for v in problem.vehicles]
         self.vehicle_end = [self.depot_node[site_index[v.end]] for v in problem.vehicles]
         self.horizon = max(round(v.shift.end * scale) for v in problem.vehicles)
+        # What the at-solution callback reports to (see solve()).
         self.log = SearchLog()
         self.watching = False
+        self.keep_order = False
+        self.best_order: tuple[int, list[int]] | None = None
         self._build()
 
     def transit(self, a: int, b: int) -> int:
@@ -509,7 +512,7 @@ class Compiled:
         solver.ReSeed(seed)
 
         self.log = log
-        self.best_order: tuple[int, list[int]] | None = None
+        self.best_order = None
         self.keep_order = start is not None
         if not self.watching:
             # Once per model: a second solve of the same model must not count its solutions
@@ -569,23 +572,13 @@ class Compiled:
 
     def retime(self, nexts: Sequence[int], log: SearchLog) -> Solution | None:
         """The plan that follows ``nexts`` (successor of each index), timed by a search."""
-        model, manager = self.model, self.manager
-        routes = []
-        for vehicle in range(len(self.problem.vehicles)):
-            index, visits = (
-                model.Start(vehicle),
-                [Visit(manager.IndexToNode(model.Start(vehicle)), 0)],
-            )
-            while not model.IsEnd(index):
-                index = nexts[index]
-                visits.append(Visit(manager.IndexToNode(index), 0))
-            routes.append(tuple(visits))
+        routes = self._walk(nexts.__getitem__, lambda index: 0)
         params = self.parameters(1.0)
         params.solution_limit = 1
         self.keep_order = False
         if not self.warm_start(routes, params):
             return None
-        assignment = model.SolveWithParameters(params)
+        assignment = self.model.SolveWithParameters(params)
         if assignment is None:
             return None
         return Solution(self.read_routes(assignment), assignment.ObjectiveValue(), log)
@@ -605,17 +598,26 @@ class Compiled:
         return bool(model.ApplyLocksToAllVehicles(locks, True))
 
     def read_routes(self, assignment: Any) -> tuple[tuple[Visit, ...], ...]:
+        model, time_dimension = self.model, self.time
+        return self._walk(
+            lambda index: assignment.Value(model.NextVar(index)),
+            lambda index: assignment.Value(time_dimension.CumulVar(index)),
+        )
+
+    def _walk(
+        self, next_of: Callable[[int], int], tick_of: Callable[[int], int]
+    ) -> tuple[tuple[Visit, ...], ...]:
+        """Each vehicle's route from its start, following ``next_of``, with ``tick_of``."""
         model, manager = self.model, self.manager
         routes = []
         for vehicle in range(len(self.problem.vehicles)):
             index = model.Start(vehicle)
             visits = []
             while True:
-                tick = assignment.Value(self.time.CumulVar(index))
-                visits.append(Visit(manager.IndexToNode(index), tick))
+                visits.append(Visit(manager.IndexToNode(index), tick_of(index)))
                 if model.IsEnd(index):
                     break
-                index = assignment.Value(model.NextVar(index))
+                index = next_of(index)
             routes.append(tuple(visits))
         return tuple(routes)
 

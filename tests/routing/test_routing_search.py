@@ -10,6 +10,7 @@ import gc
 import math
 import random
 import weakref
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
@@ -17,7 +18,14 @@ from ortools.util import optional_boolean_pb2
 from routing_builders import courier, matrix_problem
 
 from routing import Problem, Request, plan
-from routing.model import PAIRED_SLOW_OPERATORS, SLOW_OPERATORS, Compiled, Settings
+from routing.model import (
+    PAIRED_SLOW_OPERATORS,
+    SLOW_OPERATORS,
+    Compiled,
+    Settings,
+    Solution,
+    Visit,
+)
 from routing.plan import travel_matrix
 
 MINUTES = [[0, 5, 7], [5, 0, 10], [7, 30, 0]]
@@ -214,15 +222,23 @@ def first_plan_only(problem: Problem) -> Compiled:
     return Compiled(problem, travel_matrix(problem), problem.requests, settings)
 
 
+def all_on_the_second_courier(
+    built: Solution, order: Callable[[list[Visit]], None]
+) -> list[tuple[Visit, ...]]:
+    """``built``'s visits all on the second of its two couriers, rearranged by ``order``."""
+    visits = [visit for route in built.routes for visit in route[1:-1]]
+    order(visits)
+    first, second = built.routes
+    return [(first[0], first[-1]), (second[0], *visits, second[-1])]
+
+
 def test_a_search_can_start_from_given_routes() -> None:
     # The first plan of a search stopped at one solution is the start it was given, not the
     # one its construction builds: every delivery on the second courier, in reverse.
     problem = scattered_day()
     built = first_plan_only(problem).solve(5.0, 0)
     assert built is not None
-    visits = [v for route in built.routes for v in route[1:-1]][::-1]
-    first, second = built.routes
-    start = [(first[0], first[-1]), (second[0], *visits, second[-1])]
+    start = all_on_the_second_courier(built, list.reverse)
     solution = first_plan_only(problem).solve(5.0, 0, start=start)
     assert solution is not None
     assert [[v.node for v in route] for route in solution.routes] == [
@@ -238,10 +254,7 @@ def test_a_search_from_given_routes_then_improves_on_them() -> None:
     built = first_plan_only(problem).solve(5.0, 0)
     assert built is not None
     # Every delivery on the second courier in a shuffled order: a poor plan to start from.
-    visits = [v for route in built.routes for v in route[1:-1]]
-    random.Random(3).shuffle(visits)
-    first, second = built.routes
-    start = [(first[0], first[-1]), (second[0], *visits, second[-1])]
+    start = all_on_the_second_courier(built, random.Random(3).shuffle)
     locked = first_plan_only(problem).solve(5.0, 0, start=start)
     searching = Compiled(problem, travel_matrix(problem), problem.requests, Settings())
     improved = searching.solve(0.5, 0, start=start)
