@@ -8,11 +8,13 @@ index stays in this module; callers get routes as lists of :class:`Visit` record
 from __future__ import annotations
 
 import math
+import random
 import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import pairwise
 from typing import Any
 
 from ortools.constraint_solver import (
@@ -88,7 +90,10 @@ class Settings:
     Li & Lim; Solomon is far worse without the descent). With ``restarts`` > 1 the time limit
     is split into up to that many independent searches of at least ``search_seconds`` each,
     every one from its own request order, and the best plan is kept (measured no better than
-    one search on Solomon at 30 s, so off).
+    one search on Solomon at 30 s, so off). From ``elimination_from`` seconds, when couriers
+    have a fixed cost, the first search gets the first of ``elimination_shares`` of the time,
+    each attempt to do its plan's work with one courier fewer the second, and at least the
+    third is kept for searching on from the result (:mod:`routing.elimination`).
     """
 
     scheme: str = "ils"
@@ -117,6 +122,8 @@ class Settings:
     enabled_operators: tuple[str, ...] = ()
     restarts: int = 1
     search_seconds: float = 10.0
+    elimination_from: float = 10.0
+    elimination_shares: tuple[float, float, float] = (0.3, 0.2, 0.2)
     extra: tuple[tuple[str, Any], ...] = ()
 
 
@@ -241,6 +248,65 @@ class Compiled:
         self.keep_order = False
         self.best_order: tuple[int, list[int]] | None = None
         self._build()
+
+    @classmethod
+    def numbered(
+        cls,
+        problem: Problem,
+        minutes: Sequence[Sequence[float]],
+        requests: Sequence[Request],
+        settings: Settings,
+        seed: int,
+    ) -> Compiled:
+        """The model of ``requests`` for ``problem``'s couriers, numbered in the order ``seed``
+        shuffles them into (0: as given). OR-Tools' iterated local search draws its ruins
+        from a generator with a fixed seed; the numbering is what sends a search down its
+        own path."""
+        modelled = list(requests)
+        if seed:
+            random.Random(seed).shuffle(modelled)
+        return cls(problem, minutes, modelled, settings)
+
+    def carried(
+        self, source: Compiled, routes: Sequence[Sequence[Visit]], vehicles: Sequence[int]
+    ) -> list[list[Visit]]:
+        """``source``'s routes of its couriers ``vehicles`` (one for each of this model's
+        couriers, in order) as routes of this model, for :meth:`solve`'s ``start``.
+
+        Both models hold the same requests, numbered perhaps in another order; only the
+        visits between the start and end place are carried over (ticks are left at 0).
+        """
+        number = {request.id: position for position, request in enumerate(self.requests)}
+        carried: list[list[Visit]] = []
+        for vehicle in vehicles:
+            visits = [Visit(self.vehicle_start[len(carried)], 0)]
+            for visit in routes[vehicle][1:-1]:
+                node = source.nodes[visit.node]
+                assert node.request is not None
+                request = number[source.requests[node.request].id]
+                ends = self.pickup_node if node.is_pickup else self.delivery_node
+                visits.append(Visit(ends[request], 0))
+            visits.append(Visit(self.vehicle_end[len(carried)], 0))
+            carried.append(visits)
+        return carried
+
+    def serves_required(self, solution: Solution) -> bool:
+        """Whether every required request (no penalty) is on a route of ``solution``."""
+        served = {
+            node.request
+            for route in solution.routes
+            for visit in route
+            if (node := self.nodes[visit.node]).request is not None
+        }
+        return all(
+            number in served
+            for number, request in enumerate(self.requests)
+            if request.penalty is None
+        )
+
+    def busy(self, route: Sequence[Visit]) -> int:
+        """Ticks of driving and handling along a route: its length without waiting."""
+        return sum(self.transit(a.node, b.node) for a, b in pairwise(route))
 
     def transit(self, a: int, b: int) -> int:
         """Ticks from the start of service at node ``a`` to the earliest start at node ``b``."""
@@ -572,7 +638,11 @@ class Compiled:
 
     def retime(self, nexts: Sequence[int], log: SearchLog) -> Solution | None:
         """The plan that follows ``nexts`` (successor of each index), timed by a search."""
-        routes = self._walk(nexts.__getitem__, lambda index: 0)
+        return self.timed(self._walk(nexts.__getitem__, lambda index: 0), log)
+
+    def timed(self, routes: Sequence[Sequence[Visit]], log: SearchLog) -> Solution | None:
+        """The plan that makes exactly the visits of ``routes`` in their order, timed (None
+        when they are not a plan of this model)."""
         params = self.parameters(1.0)
         params.solution_limit = 1
         self.keep_order = False

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from routing import elimination
 from routing.model import Compiled, SearchLog, Settings, Solution
 from routing.problem import Problem, Request
 from routing.screen import unservable
@@ -174,23 +174,26 @@ def plan(
     _check_settings(settings)
     screened = [request for request in problem.requests if request.id not in reasons]
     log = SearchLog(started=began)
-    compiled = _compiled(problem, minutes, screened, settings, seed)
+    compiled = Compiled.numbered(problem, minutes, screened, settings, seed)
     searches = _searches(settings, time_limit, compiled.paired_share())
+    eliminating = searches == 1 and elimination.applies(problem, settings, time_limit)
+    # With route elimination the first search gets only its share of the time.
+    first_share = settings.elimination_shares[0] if eliminating else 1.0
     best: tuple[Compiled, Solution | None, str, int] | None = None
     for run in range(searches):
         # Search i starts from the order shuffled by seed + i (seed 0: the given order first).
         run_seed = (seed + run) % 2**31
         if run:
-            compiled = _compiled(problem, minutes, screened, settings, run_seed)
-        share = _remaining(began, time_limit) / (searches - run)
+            compiled = Compiled.numbered(problem, minutes, screened, settings, run_seed)
+        share = _remaining(began, time_limit) / (searches - run) * first_share
         solution = compiled.solve(max(0.01, share), run_seed, log)
         if solution is None and compiled.has_mandatory:
             # The required requests cannot all be served together (or no first plan was found
             # with all of them): fall back to drop options so that whatever can be served is,
             # and the rest is reported.
             settings = _with_drops(settings)
-            compiled = _compiled(problem, minutes, screened, settings, run_seed)
-            share = _remaining(began, time_limit) / (searches - run)
+            compiled = Compiled.numbered(problem, minutes, screened, settings, run_seed)
+            share = _remaining(began, time_limit) / (searches - run) * first_share
             solution = compiled.solve(max(0.01, share), run_seed, log)
         if best is None or (
             solution is not None and (best[1] is None or solution.objective < best[1].objective)
@@ -198,23 +201,14 @@ def plan(
             best = (compiled, solution, log.status, run)
     assert best is not None
     compiled, solution, log.status, run = best
+    if eliminating and solution is not None and compiled.serves_required(solution):
+        stage = elimination.search_on(
+            elimination.Stage(compiled, solution), minutes, screened, seed, log, began, time_limit
+        )
+        compiled, solution = stage.compiled, stage.solution
     result = _result(problem, compiled, solution, reasons, time.perf_counter() - began)
     stats = replace(result.stats, searches=searches, best_search=run)
     return replace(result, stats=stats)
-
-
-def _compiled(
-    problem: Problem,
-    minutes: list[list[float]],
-    screened: Sequence[Request],
-    settings: Settings,
-    seed: int,
-) -> Compiled:
-    """The model of ``screened``, numbered in the order ``seed`` shuffles them into."""
-    modelled = list(screened)
-    if seed:
-        random.Random(seed).shuffle(modelled)
-    return Compiled(problem, minutes, modelled, settings)
 
 
 def _check_settings(settings: Settings) -> None:
@@ -249,7 +243,7 @@ def _remaining(began: float, time_limit: float) -> float:
 
 
 def _with_drops(settings: Settings) -> Settings:
-    return Settings(**{**settings.__dict__, "required_as_mandatory": False})
+    return replace(settings, required_as_mandatory=False)
 
 
 def _result(
@@ -263,7 +257,8 @@ def _result(
     served: set[int] = set()
     fixed = 0.0
     if solution is not None:
-        for vehicle, visits in zip(problem.vehicles, solution.routes, strict=True):
+        # The couriers of the model that planned: route elimination leaves some out.
+        for vehicle, visits in zip(compiled.problem.vehicles, solution.routes, strict=True):
             if len(visits) <= 2:
                 continue
             route = _route(problem, compiled, vehicle.id, [(v.node, v.tick) for v in visits])

@@ -1,0 +1,126 @@
+"""Route elimination: try a plan's work on one courier fewer, then search on from the best.
+
+OR-Tools' iterated local search keeps the number of couriers its plans start with. A ruin
+of about ten visits cannot empty a route when every route runs close to its nine-hour
+limit, so a plan with one courier fewer is rarely reached even when it is the cheapest
+(county days 3, 7 and 8: two couriers at best, three in nearly every search). Route
+elimination asks for it directly: the plan without one route is the start of a search over
+the other couriers, with drop options; when that search serves everything, the rest of the
+time goes to the smaller fleet. Either way the search then goes on from where it stands in
+a model numbered afresh (a continuation in the same model replays OR-Tools' fixed-seed
+ruins). Measured on county days at 10 s: docs/benchmarks.md, 2026-12-06.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+from routing.model import Compiled, SearchLog, Settings, Solution
+from routing.problem import Problem, Request
+
+# Below this many seconds a search is left alone: route elimination needs about 0.1-2.6 s to
+# succeed (county days, 2026-12-06), more than a short plan can give it.
+SHORTEST = 0.05
+
+
+@dataclass(frozen=True)
+class Stage:
+    """A model of the day and the best plan found in it so far."""
+
+    compiled: Compiled
+    solution: Solution
+
+    @property
+    def used(self) -> list[int]:
+        """The couriers (numbers in this model) whose routes visit anything."""
+        return [number for number, route in enumerate(self.solution.routes) if len(route) > 2]
+
+
+def applies(problem: Problem, settings: Settings, time_limit: float) -> bool:
+    """Whether a plan of ``time_limit`` seconds tries route elimination: only when a courier
+    fewer is what the objective rewards (a fixed cost per courier) and there is time."""
+    return time_limit >= settings.elimination_from and any(
+        vehicle.fixed_cost > 0 for vehicle in problem.vehicles
+    )
+
+
+def candidates(stage: Stage) -> list[int]:
+    """The couriers whose route could go, busiest route first: those whose driving and
+    handling would still fit into the other used couriers' days."""
+    compiled, routes = stage.compiled, stage.solution.routes
+    used = stage.used
+    if len(used) < 2:
+        return []
+    scale = compiled.problem.ticks_per_minute
+    day = {}
+    for number in used:
+        vehicle = compiled.problem.vehicles[number]
+        length = vehicle.shift.end - vehicle.shift.start
+        if vehicle.max_duration is not None:
+            length = min(length, vehicle.max_duration)
+        day[number] = length * scale
+    busy = {number: compiled.busy(routes[number]) for number in used}
+    total = sum(busy.values())
+    fitting = [
+        number for number in used if total <= sum(day[other] for other in used if other != number)
+    ]
+    return sorted(fitting, key=lambda number: busy[number], reverse=True)
+
+
+def search_on(
+    first: Stage,
+    minutes: Sequence[Sequence[float]],
+    requests: Sequence[Request],
+    seed: int,
+    log: SearchLog,
+    began: float,
+    time_limit: float,
+) -> Stage:
+    """Route elimination from ``first`` (the first search's best), then the rest of
+    ``time_limit`` (seconds since ``began``) on from the plan it leaves; the cheapest plan
+    that serves every required request is returned."""
+    settings = first.compiled.settings
+    _, share, keep = settings.elimination_shares
+    current = best = first
+    attempts = 0
+    pending = candidates(current)
+    while pending and _left(began, time_limit) >= (share + keep) * time_limit:
+        vehicle = pending.pop(0)
+        attempts += 1
+        others = [number for number in current.used if number != vehicle]
+        problem = current.compiled.problem
+        fewer = replace(problem, vehicles=tuple(problem.vehicles[number] for number in others))
+        with_drops = replace(settings, required_as_mandatory=False)
+        trial = Compiled.numbered(fewer, minutes, requests, with_drops, seed + attempts)
+        start = trial.carried(current.compiled, current.solution.routes, others)
+        done = _done(began, time_limit)
+        found = trial.solve(
+            share * time_limit, seed, log, start=start, cooling=(done, done + share)
+        )
+        if found is not None and trial.serves_required(found):
+            current = Stage(trial, found)
+            best = min(best, current, key=lambda stage: stage.solution.objective)
+            pending = candidates(current)
+    rest = _left(began, time_limit)
+    if rest >= SHORTEST:
+        compiled = current.compiled
+        numbered = Compiled.numbered(
+            compiled.problem, minutes, requests, settings, seed + attempts + 1
+        )
+        everyone = range(len(compiled.problem.vehicles))
+        start = numbered.carried(compiled, current.solution.routes, everyone)
+        found = numbered.solve(rest, seed, log, start=start, cooling=(_done(began, time_limit), 1))
+        if found is not None and numbered.serves_required(found):
+            best = min(best, Stage(numbered, found), key=lambda stage: stage.solution.objective)
+    return best
+
+
+def _left(began: float, time_limit: float) -> float:
+    return time_limit - (time.perf_counter() - began)
+
+
+def _done(began: float, time_limit: float) -> float:
+    """The share of ``time_limit`` used so far."""
+    return min(1.0, (time.perf_counter() - began) / time_limit)

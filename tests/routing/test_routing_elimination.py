@@ -1,0 +1,127 @@
+"""Route elimination: a plan's work handed to one courier fewer (routing.elimination)."""
+
+from __future__ import annotations
+
+import time
+
+from routing_builders import courier, matrix_problem
+
+from routing import Problem, Request, Window, check, plan
+from routing.elimination import Stage, applies, candidates, search_on
+from routing.model import Compiled, SearchLog, Settings, Visit
+from routing.plan import travel_matrix
+
+# The hub H and three clinics 10 minutes out and 5 minutes apart.
+MINUTES = [
+    [0, 10, 10, 10],
+    [10, 0, 5, 5],
+    [10, 5, 0, 5],
+    [10, 5, 5, 0],
+]
+
+
+def three_boxes(fixed_cost: float = 100.0, max_duration: float | None = None) -> Problem:
+    """One box from each clinic to the hub; three couriers with different shifts."""
+    couriers = [
+        courier(
+            name, shift=Window(start, start + 600), fixed_cost=fixed_cost, max_duration=max_duration
+        )
+        for name, start in (("early", 420), ("middle", 480), ("late", 540))
+    ]
+    boxes = [Request(f"box-{clinic}", clinic, "H", {"boxes": 1}) for clinic in "ABC"]
+    return matrix_problem(MINUTES, couriers, boxes, services=[0, 15, 15, 15])
+
+
+def one_box_each(problem: Problem, settings: Settings | None = None) -> Stage:
+    """The plan in which every courier carries one box: the most couriers possible."""
+    compiled = Compiled(problem, travel_matrix(problem), problem.requests, settings or Settings())
+    routes = [
+        [
+            Visit(compiled.vehicle_start[number], 0),
+            Visit(compiled.pickup_node[number], 0),
+            Visit(compiled.delivery_node[number], 0),
+            Visit(compiled.vehicle_end[number], 0),
+        ]
+        for number in range(3)
+    ]
+    solution = compiled.timed(routes, SearchLog())
+    assert solution is not None
+    return Stage(compiled, solution)
+
+
+def requests_on(stage: Stage) -> list[list[str]]:
+    compiled = stage.compiled
+    return [
+        [
+            compiled.requests[node.request].id
+            for visit in route
+            if (node := compiled.nodes[visit.node]).request is not None
+        ]
+        for route in stage.solution.routes
+    ]
+
+
+def test_routes_carry_over_to_a_model_numbered_in_another_order() -> None:
+    problem = three_boxes()
+    first = one_box_each(problem)
+    other = Compiled.numbered(problem, travel_matrix(problem), problem.requests, Settings(), 7)
+    assert [r.id for r in other.requests] != [r.id for r in first.compiled.requests]
+    timed = other.timed(
+        other.carried(first.compiled, first.solution.routes, [2, 0, 1]), SearchLog()
+    )
+    assert timed is not None
+    # Courier by courier the boxes of the order asked for, whatever the numbering.
+    assert requests_on(Stage(other, timed)) == [
+        ["box-C", "box-C"],
+        ["box-A", "box-A"],
+        ["box-B", "box-B"],
+    ]
+
+
+def test_candidates_are_the_routes_the_others_have_time_for_busiest_first() -> None:
+    first = one_box_each(three_boxes())
+    routes = first.solution.routes
+    busy = [first.compiled.busy(route) for route in routes]
+    assert busy[0] == busy[1] == busy[2] > 0
+    assert sorted(candidates(first)) == [0, 1, 2]
+    # Each route is 10 + 15 + 10 minutes of work: two couriers of 40 minutes cannot take
+    # the third's, two of 60 minutes can.
+    assert candidates(one_box_each(three_boxes(max_duration=40))) == []
+    assert sorted(candidates(one_box_each(three_boxes(max_duration=60)))) == [0, 1, 2]
+
+
+def test_elimination_hands_the_work_to_fewer_couriers_and_costs_less() -> None:
+    problem = three_boxes()
+    first = one_box_each(problem)
+    began = time.perf_counter()
+    best = search_on(first, travel_matrix(problem), problem.requests, 1, SearchLog(), began, 2.0)
+    assert time.perf_counter() - began < 2.5
+    # Planned in a model of fewer couriers: the elimination, not the search after it, did it
+    # (a continuation keeps every courier of the model it continues).
+    assert len(best.compiled.problem.vehicles) < 3
+    assert best.compiled.serves_required(best.solution)
+    assert best.solution.objective < first.solution.objective
+    assert sorted(box for route in requests_on(best) for box in set(route)) == [
+        "box-A",
+        "box-B",
+        "box-C",
+    ]
+
+
+def test_elimination_is_tried_only_where_couriers_cost_and_time_allows() -> None:
+    settings = Settings()
+    assert applies(three_boxes(), settings, 10.0)
+    assert not applies(three_boxes(), settings, 5.0)
+    assert not applies(three_boxes(fixed_cost=0.0), settings, 30.0)
+    assert applies(three_boxes(), Settings(elimination_from=1.0), 1.0)
+
+
+def test_a_plan_after_elimination_names_the_couriers_that_drive() -> None:
+    # The couriers' shifts differ, so a route given to the wrong courier would break its
+    # shift: the checker would say so.
+    problem = three_boxes()
+    result = plan(problem, 1.5, 1, settings=Settings(elimination_from=1.0))
+    assert check(problem, result) == []
+    assert result.served_all
+    assert len(result.routes) == 1
+    assert result.objective == result.travel_minutes + 100
