@@ -20,8 +20,7 @@ from dataclasses import dataclass, replace
 from routing.model import Compiled, SearchLog, Settings, Solution
 from routing.problem import Problem, Request
 
-# Below this many seconds a search is left alone: route elimination needs about 0.1-2.6 s to
-# succeed (county days, 2026-12-06), more than a short plan can give it.
+# The least time left that is still worth a search after the attempts (seconds).
 SHORTEST = 0.05
 
 
@@ -31,6 +30,7 @@ class Stage:
 
     compiled: Compiled
     solution: Solution
+    eliminated: int = 0
 
     @property
     def used(self) -> list[int]:
@@ -78,14 +78,15 @@ def search_on(
     began: float,
     time_limit: float,
 ) -> Stage:
-    """Route elimination from ``first`` (the first search's best), then the rest of
-    ``time_limit`` (seconds since ``began``) on from the plan it leaves; the cheapest plan
-    that serves every required request is returned."""
+    """Route elimination from ``first`` (the first search's best; tried only when that
+    serves every required request), then the rest of ``time_limit`` (seconds since
+    ``began``) on from the plan it leaves. Returns the cheapest of these plans (objectives
+    count the same in every model: a required request left out costs its drop penalty)."""
     settings = first.compiled.settings
     _, share, keep = settings.elimination_shares
     current = best = first
     attempts = 0
-    pending = candidates(current)
+    pending = candidates(current) if first.compiled.serves_required(first.solution) else []
     while pending and _left(began, time_limit) >= (share + keep) * time_limit:
         vehicle = pending.pop(0)
         attempts += 1
@@ -100,7 +101,7 @@ def search_on(
             share * time_limit, seed, log, start=start, cooling=(done, done + share)
         )
         if found is not None and trial.serves_required(found):
-            current = Stage(trial, found)
+            current = Stage(trial, found, current.eliminated + 1)
             best = min(best, current, key=lambda stage: stage.solution.objective)
             pending = candidates(current)
     rest = _left(began, time_limit)
@@ -112,8 +113,9 @@ def search_on(
         everyone = range(len(compiled.problem.vehicles))
         start = numbered.carried(compiled, current.solution.routes, everyone)
         found = numbered.solve(rest, seed, log, start=start, cooling=(_done(began, time_limit), 1))
-        if found is not None and numbered.serves_required(found):
-            best = min(best, Stage(numbered, found), key=lambda stage: stage.solution.objective)
+        if found is not None:
+            last = Stage(numbered, found, current.eliminated)
+            best = min(best, last, key=lambda stage: stage.solution.objective)
     return best
 
 

@@ -122,6 +122,7 @@ class Settings:
     enabled_operators: tuple[str, ...] = ()
     restarts: int = 1
     search_seconds: float = 10.0
+    # Measured at 10 s; at 2 s an attempt rarely succeeds (docs/benchmarks.md, 2026-12-06).
     elimination_from: float = 10.0
     elimination_shares: tuple[float, float, float] = (0.3, 0.2, 0.2)
     extra: tuple[tuple[str, Any], ...] = ()

@@ -86,7 +86,8 @@ class Stats:
 
     ``searches`` independent searches ran; the plan is from search number ``best_search``
     (from 0); ``solutions`` and ``improvements`` count over all of them, an improvement being
-    a new best of the whole call.
+    a new best of the whole call. ``eliminated`` couriers were taken out of the plan by route
+    elimination (:mod:`routing.elimination`).
     """
 
     seconds: float
@@ -99,6 +100,7 @@ class Stats:
     screened_out: int
     searches: int = 1
     best_search: int = 0
+    eliminated: int = 0
 
 
 @dataclass(frozen=True)
@@ -201,13 +203,18 @@ def plan(
             best = (compiled, solution, log.status, run)
     assert best is not None
     compiled, solution, log.status, run = best
-    if eliminating and solution is not None and compiled.serves_required(solution):
+    eliminated = 0
+    if eliminating and solution is None:
+        # No plan at all in the first search's share: the rest of the time searches afresh.
+        compiled = Compiled.numbered(problem, minutes, screened, settings, (seed + 1) % 2**31)
+        solution = compiled.solve(max(0.01, _remaining(began, time_limit)), seed, log)
+    elif eliminating and solution is not None:
         stage = elimination.search_on(
             elimination.Stage(compiled, solution), minutes, screened, seed, log, began, time_limit
         )
-        compiled, solution = stage.compiled, stage.solution
+        compiled, solution, eliminated = stage.compiled, stage.solution, stage.eliminated
     result = _result(problem, compiled, solution, reasons, time.perf_counter() - began)
-    stats = replace(result.stats, searches=searches, best_search=run)
+    stats = replace(result.stats, searches=searches, best_search=run, eliminated=eliminated)
     return replace(result, stats=stats)
 
 

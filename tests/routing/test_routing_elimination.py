@@ -99,6 +99,7 @@ def test_elimination_hands_the_work_to_fewer_couriers_and_costs_less() -> None:
     # Planned in a model of fewer couriers: the elimination, not the search after it, did it
     # (a continuation keeps every courier of the model it continues).
     assert len(best.compiled.problem.vehicles) < 3
+    assert best.eliminated == 3 - len(best.compiled.problem.vehicles)
     assert best.compiled.serves_required(best.solution)
     assert best.solution.objective < first.solution.objective
     assert sorted(box for route in requests_on(best) for box in set(route)) == [
@@ -125,3 +126,20 @@ def test_a_plan_after_elimination_names_the_couriers_that_drive() -> None:
     assert result.served_all
     assert len(result.routes) == 1
     assert result.objective == result.travel_minutes + 100
+
+
+def test_a_plan_that_cannot_serve_everything_still_gets_all_its_time() -> None:
+    # One courier cannot collect two boxes due at the same minute five minutes apart: the
+    # planner falls back to drop options, which rules route elimination out, and the rest of
+    # the time still goes to the search.
+    boxes = [
+        Request(f"box-{clinic}", clinic, "H", {"boxes": 1}, pickup_window=Window(600, 600))
+        for clinic in "AB"
+    ]
+    problem = matrix_problem(MINUTES, [courier(fixed_cost=100.0)], boxes)
+    began = time.perf_counter()
+    result = plan(problem, 1.0, 1, settings=Settings(elimination_from=0.5))
+    assert time.perf_counter() - began >= 0.9
+    assert check(problem, result) == []
+    assert len(result.unserved) == 1
+    assert "required" in result.unserved[0].reason
