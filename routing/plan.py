@@ -153,10 +153,12 @@ def plan(
     different path. With ``settings.restarts`` > 1 the time is split over up to that many
     independent searches of at least ``settings.search_seconds`` each (run i with seed + i)
     and the best plan is kept; by default one search (three 10 s searches measured no better
-    than one of 30 s on Solomon, docs/benchmarks.md 2026-12-06). A search
-    stopped by a solution count (``Settings.extra``) is reproducible for a seed; one stopped
-    by the clock is not quite: the annealing temperature follows the elapsed time, so the
-    machine's speed and load steer which moves are accepted. ``settings`` is for
+    than one of 30 s on Solomon, docs/benchmarks.md 2026-12-06). Plans of 10 s or more whose
+    couriers have a fixed cost also try to do the work with a courier fewer
+    (:mod:`routing.elimination`). A search stopped by a solution count (``Settings.extra``)
+    is reproducible for a seed; one stopped by the clock is not quite: the annealing
+    temperature follows the elapsed time, so the machine's speed and load steer which moves
+    are accepted. ``settings`` is for
     benchmarking; the defaults are the measured best.
     """
     began = time.perf_counter()
