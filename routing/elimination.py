@@ -5,10 +5,10 @@ of about ten visits cannot empty a route when every route runs close to its nine
 limit, so a plan with one courier fewer is rarely reached even when it is the cheapest
 (county days 3, 7 and 8: two couriers at best, three in nearly every search). Route
 elimination asks for it directly: the plan without one route is the start of a search over
-the other couriers, with drop options; when that search serves everything, the rest of the
-time goes to the smaller fleet. Either way the search then goes on from where it stands in
-a model numbered afresh (a continuation in the same model replays OR-Tools' fixed-seed
-ruins). Measured on county days at 10 s: docs/benchmarks.md, 2026-12-06.
+the other couriers, with drop options; when that serves every required request, the rest
+of the time goes to the smaller fleet. Either way the search then goes on from where it
+stands in a model numbered afresh (a continuation in the same model replays OR-Tools'
+fixed-seed ruins). Measured on county days at 10 s: docs/benchmarks.md, 2026-12-06.
 """
 
 from __future__ import annotations
