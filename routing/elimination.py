@@ -48,11 +48,18 @@ def applies(problem: Problem, settings: Settings, time_limit: float) -> bool:
 
 def candidates(stage: Stage) -> list[int]:
     """The couriers whose route could go, busiest route first: those whose driving and
-    handling would still fit into the other used couriers' days."""
+    handling would still fit into the other used couriers' days, and who are not the only
+    courier a request may go with (a box already on board, when re-planning)."""
     compiled, routes = stage.compiled, stage.solution.routes
     used = stage.used
     if len(used) < 2:
         return []
+    number_of = {vehicle.id: number for number, vehicle in enumerate(compiled.problem.vehicles)}
+    bound = set()
+    for request in compiled.requests:
+        allowed = {number_of[vehicle] for vehicle in request.vehicles if vehicle in number_of}
+        if len(allowed) == 1:
+            bound |= allowed
     scale = compiled.problem.ticks_per_minute
     day = {}
     for number in used:
@@ -64,7 +71,9 @@ def candidates(stage: Stage) -> list[int]:
     busy = {number: compiled.busy(routes[number]) for number in used}
     total = sum(busy.values())
     fitting = [
-        number for number in used if total <= sum(day[other] for other in used if other != number)
+        number
+        for number in used
+        if number not in bound and total <= sum(day[other] for other in used if other != number)
     ]
     return sorted(fitting, key=lambda number: busy[number], reverse=True)
 

@@ -437,7 +437,12 @@ class Compiled:
                     # against 12/60.
                     self.time.AddNodePrecedence(d, p, -(ride + self.nodes[pickup].service))
             if request.vehicles:
-                allowed = [self.vehicle_number[vehicle] for vehicle in request.vehicles]
+                # A model of fewer couriers (route elimination) may leave some of them out.
+                allowed = [
+                    self.vehicle_number[vehicle]
+                    for vehicle in request.vehicles
+                    if vehicle in self.vehicle_number
+                ]
                 for index in indices:
                     # -1 (unperformed) stays allowed so a drop option keeps working.
                     model.VehicleVar(index).SetValues([-1, *allowed])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from routing_builders import courier, matrix_problem
 
@@ -143,3 +144,31 @@ def test_a_plan_that_cannot_serve_everything_still_gets_all_its_time() -> None:
     assert check(problem, result) == []
     assert len(result.unserved) == 1
     assert "required" in result.unserved[0].reason
+
+
+def test_a_courier_a_request_is_bound_to_stays() -> None:
+    # The box of clinic A may only go with the early courier (as a box already on board does
+    # when re-planning), so only the middle and the late courier's routes may go; a model
+    # without the early courier still builds, and can only leave that box out.
+    problem = three_boxes()
+    bound = replace(problem.requests[0], vehicles=("early",))
+    problem = replace(problem, requests=(bound, *problem.requests[1:]))
+    first = one_box_each(problem)
+    assert sorted(candidates(first)) == [1, 2]
+    best = search_on(
+        first, travel_matrix(problem), problem.requests, 1, SearchLog(), time.perf_counter(), 1.0
+    )
+    assert best.compiled.serves_required(best.solution)
+    early = [
+        compiled_route
+        for number, compiled_route in enumerate(requests_on(best))
+        if best.compiled.problem.vehicles[number].id == "early"
+    ]
+    assert early and "box-A" in early[0]
+    without_early = replace(problem, vehicles=problem.vehicles[1:])
+    drops = Settings(required_as_mandatory=False)
+    fewer = Compiled(without_early, travel_matrix(problem), problem.requests, drops)
+    solution = fewer.solve(0.3, 0)
+    assert solution is not None
+    served = {box for route in requests_on(Stage(fewer, solution)) for box in route}
+    assert served == {"box-B", "box-C"}
