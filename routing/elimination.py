@@ -93,39 +93,45 @@ def search_on(
     count the same in every model: a required request left out costs its drop penalty)."""
     settings = first.compiled.settings
     _, share, keep = settings.elimination_shares
+
+    def search(
+        couriers: Sequence[int], searching: Settings, renumber: int, seconds: float, span: float
+    ) -> tuple[Compiled, Solution | None]:
+        """A search from ``current``'s plan over its ``couriers`` only, in a model numbered
+        by ``seed + renumber``, annealing over ``span`` of the schedule from where the time
+        stands (at most to its end)."""
+        problem = current.compiled.problem
+        fewer = replace(problem, vehicles=tuple(problem.vehicles[number] for number in couriers))
+        model = Compiled.numbered(fewer, minutes, requests, searching, seed + renumber)
+        start = model.carried(current.compiled, current.solution.routes, couriers)
+        done = _done(began, time_limit)
+        cooling = (done, min(1.0, done + span))
+        return model, model.solve(seconds, seed, log, start=start, cooling=cooling)
+
     current = best = first
     attempts = 0
+    with_drops = replace(settings, required_as_mandatory=False)
     pending = candidates(current) if first.compiled.serves_required(first.solution) else []
     while pending and _left(began, time_limit) >= (share + keep) * time_limit:
         vehicle = pending.pop(0)
         attempts += 1
         others = [number for number in current.used if number != vehicle]
-        problem = current.compiled.problem
-        fewer = replace(problem, vehicles=tuple(problem.vehicles[number] for number in others))
-        with_drops = replace(settings, required_as_mandatory=False)
-        trial = Compiled.numbered(fewer, minutes, requests, with_drops, seed + attempts)
-        start = trial.carried(current.compiled, current.solution.routes, others)
-        done = _done(began, time_limit)
-        found = trial.solve(
-            share * time_limit, seed, log, start=start, cooling=(done, done + share)
-        )
+        trial, found = search(others, with_drops, attempts, share * time_limit, share)
         if found is not None and trial.serves_required(found):
             current = Stage(trial, found, current.eliminated + 1)
-            best = min(best, current, key=lambda stage: stage.solution.objective)
+            best = min(best, current, key=_objective)
             pending = candidates(current)
     rest = _left(began, time_limit)
     if rest >= SHORTEST:
-        compiled = current.compiled
-        numbered = Compiled.numbered(
-            compiled.problem, minutes, requests, settings, seed + attempts + 1
-        )
-        everyone = range(len(compiled.problem.vehicles))
-        start = numbered.carried(compiled, current.solution.routes, everyone)
-        found = numbered.solve(rest, seed, log, start=start, cooling=(_done(began, time_limit), 1))
+        everyone = range(len(current.compiled.problem.vehicles))
+        numbered, found = search(everyone, settings, attempts + 1, rest, 1.0)  # to the end
         if found is not None:
-            last = Stage(numbered, found, current.eliminated)
-            best = min(best, last, key=lambda stage: stage.solution.objective)
+            best = min(best, Stage(numbered, found, current.eliminated), key=_objective)
     return best
+
+
+def _objective(stage: Stage) -> int:
+    return stage.solution.objective
 
 
 def _left(began: float, time_limit: float) -> float:

@@ -279,15 +279,15 @@ class Compiled:
         """
         number = {request.id: position for position, request in enumerate(self.requests)}
         carried: list[list[Visit]] = []
-        for vehicle in vehicles:
-            visits = [Visit(self.vehicle_start[len(carried)], 0)]
+        for courier, vehicle in enumerate(vehicles):
+            visits = [Visit(self.vehicle_start[courier], 0)]
             for visit in routes[vehicle][1:-1]:
                 node = source.nodes[visit.node]
                 assert node.request is not None
                 request = number[source.requests[node.request].id]
                 ends = self.pickup_node if node.is_pickup else self.delivery_node
                 visits.append(Visit(ends[request], 0))
-            visits.append(Visit(self.vehicle_end[len(carried)], 0))
+            visits.append(Visit(self.vehicle_end[courier], 0))
             carried.append(visits)
         return carried
 
