@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from routing import elimination
+from routing import elimination, portfolio
 from routing.model import Compiled, SearchLog, Settings, Solution
 from routing.problem import Problem, Request
 from routing.screen import unservable
@@ -87,7 +87,9 @@ class Stats:
     ``searches`` independent searches ran; the plan is from search number ``best_search``
     (from 0); ``solutions`` and ``improvements`` count over all of them, an improvement being
     a new best of the whole call. ``eliminated`` couriers were taken out of the plan by route
-    elimination (:mod:`routing.elimination`).
+    elimination (:mod:`routing.elimination`). ``processes`` searches ran at once (``plan(...,
+    workers=)``) and the plan is from number ``best_process`` (0: the calling process; the
+    other figures but ``seconds`` are that process's own).
     """
 
     seconds: float
@@ -101,6 +103,8 @@ class Stats:
     searches: int = 1
     best_search: int = 0
     eliminated: int = 0
+    processes: int = 1
+    best_process: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,7 @@ def plan(
     seed: int = 0,
     *,
     settings: Settings | None = None,
+    workers: int = 1,
 ) -> Plan:
     """Plan the couriers' routes.
 
@@ -155,10 +160,12 @@ def plan(
     and the best plan is kept; by default one search (three 10 s searches measured no better
     than one of 30 s on Solomon, docs/benchmarks.md 2026-12-06). Plans of 10 s or more whose
     couriers have a fixed cost also try to do the work with a courier fewer
-    (:mod:`routing.elimination`). A search stopped by a solution count (``Settings.extra``)
-    is reproducible for a seed; one stopped by the clock is not quite: the annealing
-    temperature follows the elapsed time, so the machine's speed and load steer which moves
-    are accepted. ``settings`` is for
+    (:mod:`routing.elimination`). ``workers`` > 1 runs that many such searches at once, the
+    others in worker processes with seeds far from ``seed`` (:mod:`routing.portfolio`), and
+    returns the cheapest plan; give it no more than the machine's free cores. A search
+    stopped by a solution count (``Settings.extra``) is reproducible for a seed; one stopped
+    by the clock is not quite: the annealing temperature follows the elapsed time, so the
+    machine's speed and load steer which moves are accepted. ``settings`` is for
     benchmarking; the defaults are the measured best.
     """
     began = time.perf_counter()
@@ -168,14 +175,55 @@ def plan(
         raise ValueError(f"time_limit must be a finite number of seconds > 0, got {time_limit}")
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**31:
         raise ValueError(f"seed must be an integer in [0, 2**31), got {seed!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     problem.validate()
     try:
         minutes = travel_matrix(problem)
     except TravelError as error:
         raise TravelError(f"travel times: {error}") from error
-    reasons = unservable(problem, minutes)
     settings = settings or Settings()
     _check_settings(settings)
+    if workers == 1:
+        return _search(problem, minutes, time_limit, seed, settings, began)
+    deadline = time.monotonic() + _remaining(began, time_limit)
+    if elimination.applies(problem, settings, time_limit):
+        # The other searches get a moment less than time_limit: they eliminate routes when
+        # this plan does.
+        helper_settings = replace(settings, elimination_from=0.0)
+    else:
+        helper_settings = settings
+    helpers = portfolio.start(problem, minutes, deadline, seed, workers, helper_settings)
+    own = _search(problem, minutes, time_limit, seed, settings, began)
+    plans = [own, *portfolio.collect(helpers, deadline)]
+    number, best = min(
+        ((number, found) for number, found in enumerate(plans) if found is not None),
+        key=lambda item: (_unserved_required(problem, item[1]), item[1].objective, item[0]),
+    )
+    stats = replace(
+        best.stats,
+        seconds=time.perf_counter() - began,
+        processes=workers,
+        best_process=number,
+    )
+    return replace(best, stats=stats)
+
+
+def _unserved_required(problem: Problem, result: Plan) -> int:
+    required = {request.id for request in problem.requests if request.penalty is None}
+    return sum(1 for item in result.unserved if item.request in required)
+
+
+def _search(
+    problem: Problem,
+    minutes: list[list[float]],
+    time_limit: float,
+    seed: int,
+    settings: Settings,
+    began: float,
+) -> Plan:
+    """The search in this process: ``plan()`` without its argument checks."""
+    reasons = unservable(problem, minutes)
     screened = [request for request in problem.requests if request.id not in reasons]
     log = SearchLog(started=began)
     compiled = Compiled.numbered(problem, minutes, screened, settings, seed)

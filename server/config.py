@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
@@ -85,6 +86,12 @@ class Settings(BaseSettings):
     plan_capacity_boxes: Annotated[int, Field(ge=0, le=1000)] = 20
     plan_capacity_cold_boxes: Annotated[int, Field(ge=0, le=1000)] = 6
     plan_capacity_crates: Annotated[int, Field(ge=0, le=1000)] = 8
+    plan_workers: int = Field(
+        default_factory=lambda: min(2, os.cpu_count() or 1),
+        ge=1,
+        le=64,
+        description="Searches run at once per plan, each on a core of its own (routing.portfolio)",
+    )
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

@@ -22,7 +22,7 @@ def plan_command(
         with session_scope(sessions) as session:
             prepared = service.prepare(session, settings, day, utc_now())
             plan_id = service.start(session, prepared, None, time_limit, seed, utc_now()).id
-        service.run(sessions, plan_id, prepared, time_limit, seed)
+        service.run(sessions, plan_id, prepared, time_limit, seed, settings.plan_workers)
         with session_scope(sessions) as session:
             row = service.plan_by_id(session, plan_id)
             if row.error:

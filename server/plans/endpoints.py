@@ -43,7 +43,13 @@ def create_plan(
     )
     # Runs after the response, i.e. after this request's unit of work has committed the row.
     background.add_task(
-        service.run, request.app.state.sessionmaker, row.id, prepared, body.time_limit, body.seed
+        service.run,
+        request.app.state.sessionmaker,
+        row.id,
+        prepared,
+        body.time_limit,
+        body.seed,
+        settings.plan_workers,
     )
     return plan_read(row, now)
 

@@ -548,9 +548,10 @@ def latest_done(session: Session, day: date) -> RoutePlan | None:
     ).scalar_one_or_none()
 
 
-def solve(prepared: Prepared, time_limit: float, seed: int) -> routing.Plan:
-    """Run the planner (no database work: call it outside any session)."""
-    return routing.plan(prepared.problem, time_limit, seed)
+def solve(prepared: Prepared, time_limit: float, seed: int, workers: int = 1) -> routing.Plan:
+    """Run the planner (no database work: call it outside any session); ``workers``
+    searches at once (``Settings.plan_workers``)."""
+    return routing.plan(prepared.problem, time_limit, seed, workers=workers)
 
 
 def _at(prepared: Prepared, minutes: float) -> datetime:
@@ -677,11 +678,12 @@ def run(
     prepared: Prepared,
     time_limit: float,
     seed: int,
+    workers: int = 1,
     clock: Callable[[], datetime] = utc_now,
 ) -> None:
     """Solve and store a started plan, each database step in its own unit of work."""
     try:
-        result = solve(prepared, time_limit, seed)
+        result = solve(prepared, time_limit, seed, workers)
     except Exception as error:  # a background job: record any failure on the plan
         logger.exception("route plan %s failed", plan_id)
         with session_scope(sessions) as session:

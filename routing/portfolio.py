@@ -1,0 +1,138 @@
+"""Searches on the machine's other cores: the same day planned with other seeds in worker
+processes at the same time, the cheapest plan kept.
+
+OR-Tools' Python binding holds the GIL while it searches: two threads planning a county day
+at once made about 400 solutions each in 2 s, against 950 for one alone. So the other
+searches run in processes, started once and kept (a cold start imports OR-Tools, about
+0.4 s; :func:`warm` pays it ahead of time). They are spawned, not forked: the server calls
+the planner from a thread, and a fork of a threaded process may copy a held lock. Each
+search gets the problem with its travel times already looked up (a :class:`Matrix`), so a
+travel service is asked once, and the same deadline on the monotonic clock, which Linux
+shares between processes. Measured on county days at 2 s: docs/benchmarks.md, 2026-12-07.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from routing.problem import Problem
+from routing.travel import Matrix
+
+if TYPE_CHECKING:
+    from routing.model import Settings
+    from routing.plan import Plan
+
+log = logging.getLogger(__name__)
+
+# Seeds of the other searches lie this far apart, away from the seeds a search hands to its
+# own restarts and continuations (seed + 1, seed + 2, ...), which would repeat their paths.
+SEED_STRIDE = 1_000_003
+# How long past the deadline a search's plan is still waited for: it stops at the deadline,
+# then reads out and sends back its routes (milliseconds on a county day).
+GRACE = 1.0
+# A search that would get less time than this is not started.
+SHORTEST = 0.1
+
+_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+
+
+def seeds(seed: int, workers: int) -> list[int]:
+    """The seeds of the searches in the other processes, for a plan with ``seed``."""
+    return [(seed + number * SEED_STRIDE) % 2**31 for number in range(1, workers)]
+
+
+def warm(workers: int) -> None:
+    """Start the worker processes for plans of ``workers`` searches and load the planner in
+    them, so that the first plan does not spend its time on that."""
+    if workers < 2:
+        return
+    pool = _executor(workers - 1)
+    for future in [pool.submit(_ready) for _ in range(workers - 1)]:
+        future.result()
+
+
+def start(
+    problem: Problem,
+    minutes: Sequence[Sequence[float]],
+    deadline: float,
+    seed: int,
+    workers: int,
+    settings: Settings,
+) -> list[Future[Plan | None]]:
+    """Start the other ``workers - 1`` searches, each until ``deadline`` (``time.monotonic``)."""
+    frozen = replace(problem, travel=Matrix.of([site.id for site in problem.sites], minutes))
+    pool = _executor(workers - 1)
+    return [
+        pool.submit(_search, frozen, deadline, other, settings) for other in seeds(seed, workers)
+    ]
+
+
+def collect(futures: Sequence[Future[Plan | None]], deadline: float) -> list[Plan | None]:
+    """The plans of the other searches, in seed order; ``None`` for one that found none, was
+    late or failed (logged): the caller's own plan stands without it."""
+    plans: list[Plan | None] = []
+    for future in futures:
+        try:
+            plans.append(future.result(timeout=max(0.0, deadline + GRACE - time.monotonic())))
+        except FutureTimeout:
+            log.warning("a search in another process was not back in time; left out")
+            plans.append(None)
+        except Exception as error:  # a lost helper must not lose the plan
+            log.warning("a search in another process failed (%s); left out", error)
+            _discard_broken()
+            plans.append(None)
+    return plans
+
+
+def shutdown() -> None:
+    """Stop the worker processes (they are started again when next needed)."""
+    global _pool, _pool_size
+    with _lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+        _pool, _pool_size = None, 0
+
+
+def _executor(size: int) -> ProcessPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size < size:
+            if _pool is not None:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            _pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"))
+            _pool_size = size
+        return _pool
+
+
+def _discard_broken() -> None:
+    """Drop a pool whose process died, so the next plan starts a fresh one."""
+    global _pool, _pool_size
+    with _lock:
+        if _pool is not None and getattr(_pool, "_broken", False):
+            _pool.shutdown(wait=False, cancel_futures=True)
+            _pool, _pool_size = None, 0
+
+
+def _ready() -> bool:
+    import routing.plan  # noqa: F401 - loads OR-Tools in the worker
+
+    return True
+
+
+def _search(problem: Problem, deadline: float, seed: int, settings: Settings) -> Plan | None:
+    from routing.plan import plan
+
+    remaining = deadline - time.monotonic()
+    if remaining < SHORTEST:
+        return None
+    return plan(problem, remaining, seed, settings=settings)

@@ -1,0 +1,116 @@
+"""Searches on other cores: one plan() call running several searches in worker processes
+(routing.portfolio). Real processes, no mocks: a helper that dies is killed with SIGKILL."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import random
+import signal
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from routing import Problem, Request, Site, StraightLine, Vehicle, Window, check, plan, portfolio
+from routing.model import Settings
+
+# A search stopped after three solutions is reproducible for a seed (in any process).
+THREE_SOLUTIONS = Settings(extra=(("solution_limit", 3),))
+
+
+def busy_day() -> Problem:
+    """Thirty boxes between ten clinics for four couriers: big enough for two searches to
+    end in different plans after a few solutions."""
+    rng = random.Random(5)
+    sites = [Site("H", 30.0, 114.0)] + [
+        Site(
+            f"T{number}",
+            30 + rng.uniform(-0.2, 0.2),
+            114 + rng.uniform(-0.2, 0.2),
+            Window(480, 1050),
+            4,
+        )
+        for number in range(10)
+    ]
+    couriers = tuple(
+        Vehicle(f"C{number}", "H", "H", Window(420, 1080), {"boxes": 6}, fixed_cost=60)
+        for number in range(4)
+    )
+    boxes = []
+    for number in range(30):
+        pickup, delivery = rng.sample(sites[1:], 2)
+        ready = rng.choice((480, 600, 720, 840))
+        boxes.append(
+            Request(
+                f"R{number}",
+                pickup.id,
+                delivery.id,
+                {"boxes": 1},
+                pickup_window=Window(ready, ready + 90),
+                max_ride=120,
+            )
+        )
+    return Problem(tuple(sites), couriers, tuple(boxes), travel=StraightLine())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def worker_processes() -> Any:
+    portfolio.warm(2)
+    yield
+    portfolio.shutdown()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_two_searches_return_the_cheaper_plan_of_the_two(seed: int) -> None:
+    problem = busy_day()
+    alone = [
+        plan(problem, 30, other, settings=THREE_SOLUTIONS).objective
+        for other in (seed, *portfolio.seeds(seed, 2))
+    ]
+    # Seed 1: the other process's search is the cheaper; seed 2: this process's.
+    assert alone[0] != alone[1]
+    both = plan(problem, 30, seed, settings=THREE_SOLUTIONS, workers=2)
+    assert both.objective == min(alone)
+    assert both.stats.processes == 2
+    assert both.stats.best_process == alone.index(min(alone))
+    assert check(problem, both) == []
+    assert both.served_all
+
+
+def test_a_helper_that_dies_leaves_the_plan_to_this_process_and_is_replaced() -> None:
+    problem = busy_day()
+    helpers = {child.pid for child in multiprocessing.active_children()}
+    assert helpers, "warm() started a worker process"
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(plan(problem, 3.0, 1, workers=2)))
+    worker.start()
+    time.sleep(1.0)
+    for pid in helpers:
+        os.kill(pid, signal.SIGKILL)  # the other search is lost mid-way
+    worker.join()
+    (result,) = results
+    assert result.stats.best_process == 0
+    assert result.served_all and check(problem, result) == []
+    assert result.stats.seconds < 3.0 + portfolio.GRACE
+    # The next plan starts fresh worker processes and uses them.
+    again = plan(problem, 30, 1, settings=THREE_SOLUTIONS, workers=2)
+    assert again.stats.best_process == 1
+    fresh = {child.pid for child in multiprocessing.active_children()}
+    assert fresh and not fresh & helpers
+
+
+def test_workers_must_be_a_positive_whole_number() -> None:
+    problem = busy_day()
+    for workers in (0, -1, True, 1.5):
+        with pytest.raises(ValueError, match="workers must be an integer >= 1"):
+            plan(problem, 1, 1, workers=workers)  # type: ignore[arg-type]
+
+
+def test_seeds_of_the_other_searches_stay_clear_of_restart_seeds() -> None:
+    assert portfolio.seeds(7, 1) == []
+    others = portfolio.seeds(7, 3)
+    assert len(set(others)) == 2
+    assert all(abs(other - 7) > 1000 for other in others)
+    assert all(0 <= other < 2**31 for other in portfolio.seeds(2**31 - 1, 4))
