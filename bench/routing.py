@@ -712,9 +712,15 @@ def section(
     lines.append("")
     lines += _per_instance(runs, top, solvers)
     if county_runs:
-        lines += _county(county_runs)
+        lines += [COUNTY_START, *_county(county_runs), COUNTY_END, ""]
     lines += [note, "", f"Command: `{command}`."]
     return "\n".join(lines)
+
+
+def county_section(county_runs: Sequence[CountyRun], command: str, note: str) -> str:
+    """The county table alone, with its own note (``--county-only``)."""
+    lines = [COUNTY_START, *_county(county_runs), note, "", f"Command: `{command}`.", ""]
+    return "\n".join([*lines, COUNTY_END])
 
 
 def _per_instance(runs: Sequence[Run], limit: float, solvers: Sequence[str]) -> list[str]:
@@ -767,8 +773,9 @@ def _county(runs: Sequence[CountyRun]) -> list[str]:
         "",
         "Specimen boxes to the lab (windows, 150-minute ride limit, cold boxes), dirty packs to",
         "the CSSD and sterile packs back, 15 townships 6–40 km out (`county_day` in the bench).",
-        "Each day is planned with several seeds at each limit; every plan is compared with the",
-        'best plan any run found for that day ("best seen").',
+        "Each day is planned with several seeds at each limit, with one search or with several",
+        "at once (`plan(..., workers=N)`: N processes, the cheapest plan kept); every plan is",
+        'compared with the best plan any run found for that day ("best seen").',
         "",
         "| limit | searches at once | plans | equal to the best seen | mean excess | "
         "worst excess | best found at (median / max) |",
@@ -807,6 +814,8 @@ def _county(runs: Sequence[CountyRun]) -> list[str]:
     return lines
 
 
+COUNTY_START = "<!-- routing:county:start -->"
+COUNTY_END = "<!-- routing:county:end -->"
 NOTES_START = "<!-- routing:notes:start -->"
 NOTES_END = "<!-- routing:notes:end -->"
 
@@ -827,6 +836,17 @@ def write_docs(text: str, path: Path = DOCS) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(current, encoding="utf-8")
     log(f"wrote the figures into {path.relative_to(ROOT)}")
+
+
+def write_county_docs(text: str, path: Path = DOCS) -> None:
+    """Replace the county table of the route-planning section, leaving the rest alone."""
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    start, end = current.find(COUNTY_START), current.find(COUNTY_END)
+    if start == -1 or end < start:
+        log(f"{path.relative_to(ROOT)} has no county table to replace; run the full benchmark")
+        return
+    path.write_text(current[:start] + text + current[end + len(COUNTY_END) :], encoding="utf-8")
+    log(f"wrote the county figures into {path.relative_to(ROOT)}")
 
 
 def environment() -> str:
@@ -988,6 +1008,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if args.report_only:
         subset = f"those in {args.csv.name} (tables rebuilt from it)"
+    if args.county_only:
+        subset = "none (county days only; the instance tables above are from their own run)"
     note = (
         f"{'Report written' if args.report_only else 'Run'} {started:%Y-%m-%d %H:%M}–"
         f"{finished:%H:%M} UTC on {environment()}; every solver "
@@ -997,6 +1019,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     command = shlex.join(
         ["python", "-m", "bench.routing", *(argv if argv is not None else sys.argv[1:])]
     )
+    if args.county_only:
+        text = county_section(county_runs, command, note)
+        print(text)
+        if not args.no_write_docs:
+            write_county_docs(text)
+        return
     text = section(runs, county_runs, command, note)
     print(text)
     if not args.no_write_docs:
