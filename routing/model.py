@@ -291,14 +291,18 @@ class Compiled:
             carried.append(visits)
         return carried
 
-    def serves_required(self, solution: Solution) -> bool:
-        """Whether every required request (no penalty) is on a route of ``solution``."""
-        served = {
+    def served(self, routes: Sequence[Sequence[Visit]]) -> set[int]:
+        """The numbers of the requests visited on ``routes``."""
+        return {
             node.request
-            for route in solution.routes
+            for route in routes
             for visit in route
             if (node := self.nodes[visit.node]).request is not None
         }
+
+    def serves_required(self, solution: Solution) -> bool:
+        """Whether every required request (no penalty) is on a route of ``solution``."""
+        served = self.served(solution.routes)
         return all(
             number in served
             for number, request in enumerate(self.requests)

@@ -15,6 +15,7 @@ from routing.screen import unservable
 from routing.travel import Matrix, StraightLine, TravelError, TravelTimeProvider
 
 Action = Literal["pickup", "delivery"]
+Found = tuple[Compiled, Solution | None]
 
 
 @dataclass(frozen=True)
@@ -231,22 +232,30 @@ def _search(
     eliminating = searches == 1 and elimination.applies(problem, settings, time_limit)
     # With route elimination the first search gets only its share of the time.
     first_share = settings.elimination_shares[0] if eliminating else 1.0
+
+    def search(searching: Settings, numbering: int, seconds: float, solve_seed: int) -> Found:
+        """One search in a model numbered by ``numbering``."""
+        model = Compiled.numbered(problem, minutes, screened, searching, numbering)
+        return model, model.solve(max(0.01, seconds), solve_seed, log)
+
+    def share(run: int) -> float:
+        """Search ``run``'s part of the time left."""
+        return _remaining(began, time_limit) / (searches - run) * first_share
+
     best: tuple[Compiled, Solution | None, str, int] | None = None
     for run in range(searches):
         # Search i starts from the order shuffled by seed + i (seed 0: the given order first).
         run_seed = (seed + run) % 2**31
         if run:
-            compiled = Compiled.numbered(problem, minutes, screened, settings, run_seed)
-        share = _remaining(began, time_limit) / (searches - run) * first_share
-        solution = compiled.solve(max(0.01, share), run_seed, log)
+            compiled, solution = search(settings, run_seed, share(run), run_seed)
+        else:
+            solution = compiled.solve(max(0.01, share(run)), run_seed, log)
         if solution is None and compiled.has_mandatory:
             # The required requests cannot all be served together (or no first plan was found
             # with all of them): fall back to drop options so that whatever can be served is,
             # and the rest is reported.
             settings = _with_drops(settings)
-            compiled = Compiled.numbered(problem, minutes, screened, settings, run_seed)
-            share = _remaining(began, time_limit) / (searches - run) * first_share
-            solution = compiled.solve(max(0.01, share), run_seed, log)
+            compiled, solution = search(settings, run_seed, share(run), run_seed)
         if best is None or (
             solution is not None and (best[1] is None or solution.objective < best[1].objective)
         ):
@@ -256,8 +265,8 @@ def _search(
     eliminated = 0
     if eliminating and solution is None:
         # No plan at all in the first search's share: the rest of the time searches afresh.
-        compiled = Compiled.numbered(problem, minutes, screened, settings, (seed + 1) % 2**31)
-        solution = compiled.solve(max(0.01, _remaining(began, time_limit)), seed, log)
+        rest = _remaining(began, time_limit)
+        compiled, solution = search(settings, (seed + 1) % 2**31, rest, seed)
     elif eliminating and solution is not None:
         stage = elimination.search_on(
             elimination.Stage(compiled, solution), minutes, screened, seed, log, began, time_limit
@@ -321,11 +330,7 @@ def _result(
             route = _route(problem, compiled, vehicle.id, [(v.node, v.tick) for v in visits])
             routes.append(route)
             fixed += vehicle.fixed_cost
-            served.update(
-                node.request
-                for visit in visits
-                if (node := compiled.nodes[visit.node]).request is not None
-            )
+        served = compiled.served(solution.routes)
     unserved = [Unserved(request_id, reason) for request_id, reason in reasons.items()]
     for number, request in enumerate(compiled.requests):
         if number not in served:
