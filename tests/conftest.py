@@ -124,6 +124,9 @@ def settings(database_url: str) -> Settings:
         database_url=database_url,
         secret_key="test-secret-key-that-is-long-enough-0123456789",
         alert_sweep_seconds=0,
+        # The suite already runs one test per core: plans search in this process only (one
+        # test plans with two searches at once).
+        plan_workers=1,
         _env_file=None,  # type: ignore[call-arg]
     )
 

@@ -645,6 +645,8 @@ def store(
         "solutions": result.stats.solutions,
         "improvements": result.stats.improvements,
         "searches": result.stats.searches,
+        "processes": result.stats.processes,
+        "best_process": result.stats.best_process,
         "status": result.stats.status,
         "requests": len(prepared.problem.requests),
         "couriers": len(prepared.problem.vehicles),

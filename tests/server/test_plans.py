@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from server.app import create_app
@@ -39,10 +40,14 @@ def clock(settings: Settings) -> Clock:
     return Clock(settings)
 
 
-def app_client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+def planning_app(settings: Settings, clock: Clock) -> FastAPI:
     app = create_app(settings)
     app.dependency_overrides[get_now] = clock
-    with TestClient(app) as test_client:
+    return app
+
+
+def app_client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+    with TestClient(planning_app(settings, clock)) as test_client:
         yield test_client
 
 
@@ -104,6 +109,23 @@ def make_plan(client: TestClient, headers: dict[str, str], **body: Any) -> dict[
     polled = client.get(f"/api/v1/plans/{started['id']}", headers=headers)
     assert polled.status_code == 200, polled.text
     return dict(polled.json())
+
+
+def test_a_plan_searches_in_as_many_processes_as_plan_workers_says(
+    planner: TestClient, settings: Settings, world: World, clock: Clock
+) -> None:
+    open_work(planner, world, clock.now)
+    day = clock.day.isoformat()
+    one = make_plan(planner, login(planner, "dispatcher"), day=day)
+    assert one["stats"]["processes"] == 1
+    two_cores = planning_app(settings.model_copy(update={"plan_workers": 2}), clock)
+    with TestClient(two_cores) as client:
+        two = make_plan(client, login(client, "dispatcher"), day=day)
+    assert two["status"] == "done"
+    assert two["stats"]["processes"] == 2
+    assert two["stats"]["best_process"] in (0, 1)
+    served = {code for r in two["routes"] for s in r["stops"] for code in s["pickups"]}
+    assert served == {world.box, world.tray}
 
 
 def stops_of(plan: dict[str, Any], courier: str) -> list[dict[str, Any]]:
