@@ -204,7 +204,7 @@ def plan(
     stats = replace(
         best.stats,
         seconds=time.perf_counter() - began,
-        processes=workers,
+        processes=1 + len(helpers),
         best_process=number,
     )
     return replace(best, stats=stats)

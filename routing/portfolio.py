@@ -69,12 +69,20 @@ def start(
     workers: int,
     settings: Settings,
 ) -> list[Future[Plan | None]]:
-    """Start the other ``workers - 1`` searches, each until ``deadline`` (``time.monotonic``)."""
+    """Start the other ``workers - 1`` searches, each until ``deadline`` (``time.monotonic``).
+    None are started (logged) where this process cannot start processes: the plan is then
+    this process's alone."""
     frozen = replace(problem, travel=Matrix.of([site.id for site in problem.sites], minutes))
-    pool = _executor(workers - 1)
-    return [
-        pool.submit(_search, frozen, deadline, other, settings) for other in seeds(seed, workers)
-    ]
+    try:
+        pool = _executor(workers - 1)
+        return [
+            pool.submit(_search, frozen, deadline, other, settings)
+            for other in seeds(seed, workers)
+        ]
+    except Exception as error:  # e.g. a daemonic process, out of processes or memory
+        log.warning("no search in other processes (%s); planning in this one only", error)
+        _discard_broken()
+        return []
 
 
 def collect(futures: Sequence[Future[Plan | None]], deadline: float) -> list[Plan | None]:

@@ -101,6 +101,23 @@ def test_a_helper_that_dies_leaves_the_plan_to_this_process_and_is_replaced() ->
     assert fresh and not fresh & helpers
 
 
+def plan_in_a_daemon(results: Any) -> None:
+    result = plan(busy_day(), 30, 1, settings=THREE_SOLUTIONS, workers=2)
+    results.put((result.stats.processes, result.served_all, check(busy_day(), result)))
+
+
+def test_a_process_that_may_not_start_others_plans_alone() -> None:
+    # A daemonic process may not have children: no other search, and no failed plan.
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    daemon = context.Process(target=plan_in_a_daemon, args=(results,), daemon=True)
+    daemon.start()
+    try:
+        assert results.get(timeout=120) == (1, True, [])
+    finally:
+        daemon.join(timeout=30)
+
+
 def test_workers_must_be_a_positive_whole_number() -> None:
     problem = busy_day()
     for workers in (0, -1, True, 1.5):
