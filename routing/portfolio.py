@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -40,6 +41,8 @@ SEED_STRIDE = 1_000_003
 GRACE = 1.0
 # A search that would get less time than this is not started.
 SHORTEST = 0.1
+# How often a worker looks whether the process that started it is still there (seconds).
+PARENT_CHECK = 1.0
 
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
@@ -117,7 +120,12 @@ def _executor(size: int) -> ProcessPoolExecutor:
         if _pool is None or _pool_size < size:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
-            _pool = ProcessPoolExecutor(size, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                size,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_follow_parent,
+                initargs=(os.getpid(),),
+            )
             _pool_size = size
         return _pool
 
@@ -129,6 +137,19 @@ def _discard_broken() -> None:
         if _pool is not None and getattr(_pool, "_broken", False):
             _pool.shutdown(wait=False, cancel_futures=True)
             _pool, _pool_size = None, 0
+
+
+def _follow_parent(parent: int) -> None:
+    """In a worker: exit once the process that started it is gone. A process that ends
+    without running its exit handlers (a uvicorn worker, a killed one) would otherwise leave
+    its workers behind for good."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="follow-parent", daemon=True).start()
 
 
 def _ready() -> bool:

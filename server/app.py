@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.engine import make_url
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from routing import portfolio
 from server.auth.endpoints import router as auth_router
 from server.auth.throttle import LoginThrottle
 from server.config import Settings, get_settings
@@ -141,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if sweeper is not None:
             sweeper.cancel()
         engine.dispose()
+        # Searches of route plans in other processes (started with the first plan).
+        portfolio.shutdown()
 
     app = FastAPI(
         title="Handoff",

@@ -118,6 +118,38 @@ def test_a_process_that_may_not_start_others_plans_alone() -> None:
         daemon.join(timeout=30)
 
 
+def warm_and_wait(results: Any) -> None:
+    portfolio.warm(2)
+    results.put([child.pid for child in multiprocessing.active_children()])
+    time.sleep(300)
+
+
+def running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_helpers_go_when_the_process_that_started_them_is_killed() -> None:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    starter = context.Process(target=warm_and_wait, args=(results,))
+    starter.start()
+    helpers = results.get(timeout=120)
+    assert helpers and all(running(pid) for pid in helpers)
+    os.kill(starter.pid, signal.SIGKILL)  # no exit handlers run
+    starter.join()
+    gone_by = time.monotonic() + 10 * portfolio.PARENT_CHECK
+    while any(running(pid) for pid in helpers) and time.monotonic() < gone_by:
+        time.sleep(0.1)
+    left = [pid for pid in helpers if running(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)  # so that a failure leaves nothing behind
+    assert left == []
+
+
 def test_workers_must_be_a_positive_whole_number() -> None:
     problem = busy_day()
     for workers in (0, -1, True, 1.5):
