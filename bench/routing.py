@@ -777,18 +777,20 @@ def _county(runs: Sequence[CountyRun]) -> list[str]:
         "at once (`plan(..., workers=N)`: N processes, the cheapest plan kept); every plan is",
         'compared with the best plan any run found for that day ("best seen").',
         "",
-        "| limit | searches at once | plans | equal to the best seen | mean excess | "
-        "worst excess | best found at (median / max) |",
-        "|---|---|---|---|---|---|---|",
+        "| limit | searches at once | plans | equal to the best seen | within 0.1 % of it | "
+        "mean excess | worst excess | best found at (median / max) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     groups = sorted({(r.limit, r.workers) for r in runs})
     for limit, workers in groups:
         chosen = [r for r in runs if (r.limit, r.workers) == (limit, workers)]
         equal = sum(1 for r in chosen if excess(r) < 1e-9)
+        close = sum(1 for r in chosen if excess(r) < 0.1)
         excesses = [excess(r) for r in chosen]
         found = [r.best_found for r in chosen]
         lines.append(
             f"| {limit:g} s | {workers} | {len(chosen)} | {equal}/{len(chosen)} | "
+            f"{close}/{len(chosen)} | "
             f"{_mean(excesses):+.2f} % | {max(excesses):+.2f} % | "
             f"{statistics.median(found):.2f} / {max(found):.2f} s |"
         )
