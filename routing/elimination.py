@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from routing.model import Compiled, SearchLog, Settings, Solution
+from routing.model import Compiled, SearchLog, Settings, Solution, seconds_left
 from routing.problem import Problem, Request
 
 # The least time left that is still worth a search after the attempts (seconds).
@@ -110,9 +110,9 @@ def search_on(
 
     current = best = first
     attempts = 0
-    with_drops = replace(settings, required_as_mandatory=False)
+    with_drops = settings.with_drops()
     pending = candidates(current) if first.compiled.serves_required(first.solution) else []
-    while pending and _left(began, time_limit) >= (share + keep) * time_limit:
+    while pending and seconds_left(began, time_limit) >= (share + keep) * time_limit:
         vehicle = pending.pop(0)
         attempts += 1
         others = [number for number in current.used if number != vehicle]
@@ -121,7 +121,7 @@ def search_on(
             current = Stage(trial, found, current.eliminated + 1)
             best = min(best, current, key=_objective)
             pending = candidates(current)
-    rest = _left(began, time_limit)
+    rest = seconds_left(began, time_limit)
     if rest >= SHORTEST:
         everyone = range(len(current.compiled.problem.vehicles))
         numbered, found = search(everyone, settings, attempts + 1, rest, 1.0)  # to the end
@@ -132,10 +132,6 @@ def search_on(
 
 def _objective(stage: Stage) -> int:
     return stage.solution.objective
-
-
-def _left(began: float, time_limit: float) -> float:
-    return time_limit - (time.perf_counter() - began)
 
 
 def _done(began: float, time_limit: float) -> float:

@@ -13,7 +13,7 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from typing import Any
 
@@ -127,6 +127,11 @@ class Settings:
     elimination_shares: tuple[float, float, float] = (0.3, 0.2, 0.2)
     extra: tuple[tuple[str, Any], ...] = ()
 
+    def with_drops(self) -> Settings:
+        """These settings with every request given a drop option (the fallback when the
+        required ones cannot all be served, and route elimination's attempts)."""
+        return replace(self, required_as_mandatory=False)
+
 
 @dataclass(frozen=True)
 class Node:
@@ -146,6 +151,11 @@ class Visit:
 
     node: int
     tick: int
+
+
+def seconds_left(began: float, time_limit: float) -> float:
+    """What is left of ``time_limit`` seconds started at ``began`` (``time.perf_counter``)."""
+    return time_limit - (time.perf_counter() - began)
 
 
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from routing import elimination, portfolio
-from routing.model import Compiled, SearchLog, Settings, Solution
+from routing.model import Compiled, SearchLog, Settings, Solution, seconds_left
 from routing.problem import Problem, Request
 from routing.screen import unservable
 from routing.travel import Matrix, StraightLine, TravelError, TravelTimeProvider
@@ -187,7 +187,7 @@ def plan(
     _check_settings(settings)
     if workers == 1:
         return _search(problem, minutes, time_limit, seed, settings, began)
-    deadline = time.monotonic() + _remaining(began, time_limit)
+    deadline = time.monotonic() + seconds_left(began, time_limit)
     if elimination.applies(problem, settings, time_limit):
         # The other searches get a moment less than time_limit: they eliminate routes when
         # this plan does.
@@ -240,7 +240,7 @@ def _search(
 
     def share(run: int) -> float:
         """Search ``run``'s part of the time left."""
-        return _remaining(began, time_limit) / (searches - run) * first_share
+        return seconds_left(began, time_limit) / (searches - run) * first_share
 
     best: tuple[Compiled, Solution | None, str, int] | None = None
     for run in range(searches):
@@ -254,7 +254,7 @@ def _search(
             # The required requests cannot all be served together (or no first plan was found
             # with all of them): fall back to drop options so that whatever can be served is,
             # and the rest is reported.
-            settings = _with_drops(settings)
+            settings = settings.with_drops()
             compiled, solution = search(settings, run_seed, share(run), run_seed)
         if best is None or (
             solution is not None and (best[1] is None or solution.objective < best[1].objective)
@@ -265,7 +265,7 @@ def _search(
     eliminated = 0
     if eliminating and solution is None:
         # No plan at all in the first search's share: the rest of the time searches afresh.
-        rest = _remaining(began, time_limit)
+        rest = seconds_left(began, time_limit)
         compiled, solution = search(settings, (seed + 1) % 2**31, rest, seed)
     elif eliminating and solution is not None:
         stage = elimination.search_on(
@@ -302,14 +302,6 @@ def _searches(settings: Settings, time_limit: float, paired_share: float) -> int
         return 1
     limit = math.floor(time_limit / settings.search_seconds + 1e-9)
     return max(1, min(settings.restarts, limit))
-
-
-def _remaining(began: float, time_limit: float) -> float:
-    return time_limit - (time.perf_counter() - began)
-
-
-def _with_drops(settings: Settings) -> Settings:
-    return replace(settings, required_as_mandatory=False)
 
 
 def _result(
