@@ -94,6 +94,8 @@ class Settings:
     have a fixed cost, the first search gets the first of ``elimination_shares`` of the time,
     each attempt to do its plan's work with one courier fewer the second, and at least the
     third is kept for searching on from the result (:mod:`routing.elimination`).
+    ``consolidate`` plans identical requests as one consignment each
+    (:mod:`routing.consolidation`).
     """
 
     scheme: str = "ils"
@@ -125,6 +127,7 @@ class Settings:
     # Measured at 10 s; at 2 s an attempt rarely succeeds (docs/benchmarks.md, 2026-12-06).
     elimination_from: float = 10.0
     elimination_shares: tuple[float, float, float] = (0.3, 0.2, 0.2)
+    consolidate: bool = True
     extra: tuple[tuple[str, Any], ...] = ()
 
     def with_drops(self) -> Settings:
@@ -469,6 +472,14 @@ class Compiled:
             share = -(-penalty // len(indices))
             for index in indices:
                 model.AddDisjunction([index], share)
+            if len(indices) == 2:
+                # With drop options AddPickupAndDelivery alone is not enough: OR-Tools 9.15
+                # returned plans with a pickup made and its delivery dropped (found by
+                # Hypothesis, 2026-12-07). Both ends are made, on one vehicle, or neither.
+                solver = model.solver()
+                p, d = indices
+                solver.Add(model.ActiveVar(p) == model.ActiveVar(d))
+                solver.Add(model.VehicleVar(p) == model.VehicleVar(d))
 
     def required_penalty(self) -> int:
         """A drop penalty above any cost that serving one more request could add."""

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from routing import elimination, portfolio
+from routing.consolidation import Consolidated, consolidate
 from routing.model import Compiled, SearchLog, Settings, Solution, seconds_left
 from routing.problem import Problem, Request
 from routing.screen import unservable
@@ -223,11 +224,17 @@ def _search(
     settings: Settings,
     began: float,
 ) -> Plan:
-    """The search in this process: ``plan()`` without its argument checks."""
+    """The search in this process: ``plan()`` without its argument checks. Identical
+    requests are planned as consignments (:mod:`routing.consolidation`)."""
     reasons = unservable(problem, minutes)
     screened = [request for request in problem.requests if request.id not in reasons]
+    if settings.consolidate:
+        consolidated = consolidate(problem, screened, minutes)
+    else:
+        consolidated = Consolidated.alone(screened)
+    modelled = list(consolidated.requests)
     log = SearchLog(started=began)
-    compiled = Compiled.numbered(problem, minutes, screened, settings, seed)
+    compiled = Compiled.numbered(problem, minutes, modelled, settings, seed)
     searches = _searches(settings, time_limit, compiled.paired_share())
     eliminating = searches == 1 and elimination.applies(problem, settings, time_limit)
     # With route elimination the first search gets only its share of the time.
@@ -235,7 +242,7 @@ def _search(
 
     def search(searching: Settings, numbering: int, seconds: float, solve_seed: int) -> Found:
         """One search in a model numbered by ``numbering``."""
-        model = Compiled.numbered(problem, minutes, screened, searching, numbering)
+        model = Compiled.numbered(problem, minutes, modelled, searching, numbering)
         return model, model.solve(max(0.01, seconds), solve_seed, log)
 
     def share(run: int) -> float:
@@ -269,10 +276,12 @@ def _search(
         compiled, solution = search(settings, (seed + 1) % 2**31, rest, seed)
     elif eliminating and solution is not None:
         stage = elimination.search_on(
-            elimination.Stage(compiled, solution), minutes, screened, seed, log, began, time_limit
+            elimination.Stage(compiled, solution), minutes, modelled, seed, log, began, time_limit
         )
         compiled, solution, eliminated = stage.compiled, stage.solution, stage.eliminated
-    result = _result(problem, compiled, solution, reasons, time.perf_counter() - began)
+    result = _result(
+        problem, compiled, solution, reasons, consolidated, time.perf_counter() - began
+    )
     stats = replace(result.stats, searches=searches, best_search=run, eliminated=eliminated)
     return replace(result, stats=stats)
 
@@ -309,6 +318,7 @@ def _result(
     compiled: Compiled,
     solution: Solution | None,
     reasons: dict[str, str],
+    consolidated: Consolidated,
     seconds: float,
 ) -> Plan:
     routes: list[Route] = []
@@ -319,14 +329,18 @@ def _result(
         for vehicle, visits in zip(compiled.problem.vehicles, solution.routes, strict=True):
             if len(visits) <= 2:
                 continue
-            route = _route(problem, compiled, vehicle.id, [(v.node, v.tick) for v in visits])
+            visited = [(v.node, v.tick) for v in visits]
+            route = _route(problem, compiled, consolidated, vehicle.id, visited)
             routes.append(route)
             fixed += vehicle.fixed_cost
         served = compiled.served(solution.routes)
     unserved = [Unserved(request_id, reason) for request_id, reason in reasons.items()]
     for number, request in enumerate(compiled.requests):
         if number not in served:
-            unserved.append(Unserved(request.id, _dropped_reason(request, solution is None)))
+            unserved.extend(
+                Unserved(part.id, _dropped_reason(part, solution is None))
+                for part in consolidated.expand(request.id)
+            )
     order = {request.id: position for position, request in enumerate(problem.requests)}
     unserved.sort(key=lambda item: order[item.request])
     penalties = sum(
@@ -359,7 +373,11 @@ def _dropped_reason(request: Request, no_solution: bool) -> str:
 
 
 def _route(
-    problem: Problem, compiled: Compiled, vehicle: str, visits: Sequence[tuple[int, int]]
+    problem: Problem,
+    compiled: Compiled,
+    consolidated: Consolidated,
+    vehicle: str,
+    visits: Sequence[tuple[int, int]],
 ) -> Route:
     scale = problem.ticks_per_minute
     nodes = compiled.nodes
@@ -403,9 +421,12 @@ def _route(
             sign = 1 if item.is_pickup else -1
             for dimension, amount in request.load.items():
                 load[dimension] += sign * amount
-            handling.append(
-                Handling(request.id, action, tick / scale, (tick + item.service) / scale)
-            )
+            # A consignment's parts are handled one after the other.
+            start = tick / scale
+            for part in consolidated.expand(request.id):
+                took = part.pickup_service if item.is_pickup else part.delivery_service
+                handling.append(Handling(part.id, action, start, start + took))
+                start += took
             departure = tick + item.service
             position += 1
         stops.append(

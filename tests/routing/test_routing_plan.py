@@ -254,9 +254,13 @@ def test_the_same_seed_gives_the_same_plan() -> None:
 
 def test_the_seed_changes_the_search() -> None:
     # OR-Tools' iterated local search ignores ReSeed; the seed reaches the search through
-    # the order the requests are numbered in. Six equal pickups at one site: every order of
-    # handling them there costs the same, and which one comes out depends on that numbering.
-    requests = [Request(f"r{n}", "A", None, {"boxes": 1}) for n in range(6)]
+    # the order the requests are numbered in. Six pickups at one site, each with its own
+    # (wide) window so that they are not one consignment: every order of handling them there
+    # costs the same, and which one comes out depends on that numbering.
+    requests = [
+        Request(f"r{n}", "A", None, {"boxes": 1}, pickup_window=Window(0, 1000 + n))
+        for n in range(6)
+    ]
     problem = matrix_problem(LINE, [courier()], requests)
     orders = {plan(problem, 0.2, seed=seed).routes[0].stops[1].pickups for seed in range(1, 6)}
     assert len(orders) > 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -24,6 +25,31 @@ def test_every_plan_passes_the_independent_checker(problem: Problem) -> None:
     assert served | unserved == {request.id for request in problem.requests}
     assert not served & unserved
     assert all(item.reason for item in result.unserved)
+
+
+@st.composite
+def days_with_identical_requests(draw: st.DrawFn) -> Problem:
+    """Small days where some requests come two to four times (ids and loads differ)."""
+    problem = draw(small_problems(max_requests=4))
+    requests = list(problem.requests)
+    for request in problem.requests:
+        for copy in range(draw(st.integers(0, 3))):
+            load = {d: draw(st.integers(0, 2)) for d in request.load}
+            requests.append(replace(request, id=f"{request.id}-{copy}", load=load))
+    return replace(problem, requests=tuple(requests))
+
+
+@SETTINGS
+@given(days_with_identical_requests())
+def test_plans_of_identical_requests_pass_the_independent_checker(problem: Problem) -> None:
+    # They are planned as consignments (routing.consolidation); every part must still keep
+    # its own windows, ride limit and handling time.
+    result = plan(problem, 0.15, seed=3)
+    assert check(problem, result) == []
+    served = {request for route in result.routes for request in route.requests}
+    unserved = {item.request for item in result.unserved}
+    assert served | unserved == {request.id for request in problem.requests}
+    assert not served & unserved
 
 
 def _window(request: Request, pickup: bool, site: Site) -> tuple[float, float]:
