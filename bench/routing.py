@@ -603,17 +603,17 @@ def load_county(path: Path) -> list[CountyRun]:
     ]
 
 
-def county(days: int, workers: Sequence[int] = (1,)) -> list[CountyRun]:
-    """Plan each generated day at the short limit with three seeds and at the long one with
-    two, with each count of searches at once in ``workers``; the report compares every plan
-    with the best plan any run found for its day."""
+def county(days: int, workers: Sequence[int] = (1,), requests: int = 30) -> list[CountyRun]:
+    """Plan each generated day (``requests`` a day) at the short limit with three seeds and
+    at the long one with two, with each count of searches at once in ``workers``; the
+    report compares every plan with the best plan any run found for its day."""
     settings = Settings(**SETTINGS)  # type: ignore[arg-type]
     portfolio.warm(max(workers))  # worker processes started before the clock runs
     runs: list[CountyRun] = []
     plans = [(COUNTY_SHORT, seed, count) for count in workers for seed in COUNTY_SHORT_SEEDS]
     plans += [(COUNTY_LONG, seed, count) for count in workers for seed in COUNTY_LONG_SEEDS]
     for day in range(days):
-        problem = county_day(day)
+        problem = county_day(day, requests=requests)
         for limit, seed, count in plans:
             result = plan(problem, limit, seed, settings=settings, workers=count)
             runs.append(
@@ -921,6 +921,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="searches at once in each county plan, one pass per count (default: 1)",
     )
     parser.add_argument(
+        "--county-requests",
+        type=int,
+        default=30,
+        help="requests on each county day (default: %(default)s, i.e. 60 stops)",
+    )
+    parser.add_argument(
         "--county-only",
         action="store_true",
         help="run only the county days; the instance CSV is read, not rerun or cleared",
@@ -995,7 +1001,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 loads.append(machine_load())
     county_csv = args.csv.with_name(args.csv.stem + "-county.csv")
     if args.county_days and not args.report_only:
-        county_runs = county(args.county_days, args.county_workers)
+        county_runs = county(args.county_days, args.county_workers, args.county_requests)
         save_county(county_csv, county_runs)
     else:
         county_runs = load_county(county_csv) if args.county_days else []
