@@ -8,7 +8,8 @@ elimination asks for it directly: the plan without one route is the start of a s
 the other couriers, with drop options; when that serves every required request, the rest
 of the time goes to the smaller fleet. Either way the search then goes on from where it
 stands in a model numbered afresh (a continuation in the same model replays OR-Tools'
-fixed-seed ruins). Measured on county days at 10 s: docs/benchmarks.md, 2026-12-06.
+fixed-seed ruins). Measured on county days at 10 s (docs/benchmarks.md, 2026-12-06) and,
+with consignments, at 2 s (2026-12-07).
 """
 
 from __future__ import annotations

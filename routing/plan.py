@@ -160,7 +160,7 @@ def plan(
     different path. With ``settings.restarts`` > 1 the time is split over up to that many
     independent searches of at least ``settings.search_seconds`` each (run i with seed + i)
     and the best plan is kept; by default one search (three 10 s searches measured no better
-    than one of 30 s on Solomon, docs/benchmarks.md 2026-12-06). Plans of 10 s or more whose
+    than one of 30 s on Solomon, docs/benchmarks.md 2026-12-06). Plans of 2 s or more whose
     couriers have a fixed cost also try to do the work with a courier fewer
     (:mod:`routing.elimination`). ``workers`` > 1 runs that many such searches at once, the
     others in worker processes with seeds far from ``seed`` (:mod:`routing.portfolio`), and

@@ -113,7 +113,8 @@ def test_elimination_hands_the_work_to_fewer_couriers_and_costs_less() -> None:
 def test_elimination_is_tried_only_where_couriers_cost_and_time_allows() -> None:
     settings = Settings()
     assert applies(three_boxes(), settings, 10.0)
-    assert not applies(three_boxes(), settings, 5.0)
+    assert applies(three_boxes(), settings, 2.0)
+    assert not applies(three_boxes(), settings, 1.0)
     assert not applies(three_boxes(fixed_cost=0.0), settings, 30.0)
     assert applies(three_boxes(), Settings(elimination_from=1.0), 1.0)
 
