@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from routing.problem import Problem, Request, Vehicle, Window
+from routing.problem import Problem, Request, Vehicle, Window, within_opening
 from routing.screen import unservable
 
 
@@ -47,10 +47,10 @@ def consolidate(
     """Group ``requests`` (of ``problem``, travel ``minutes`` between its sites) that differ
     in nothing but id and load. A consignment that no courier could serve even alone,
     where its parts could be, is left as its parts."""
-    groups: dict[tuple[object, ...], list[Request]] = {}
+    groups: dict[tuple[tuple[str, ...], tuple[object, ...]], list[Request]] = {}
     for request in requests:
         capable = _capable(problem.vehicles, request, problem.dimensions)
-        key = (
+        alike = (
             request.pickup,
             request.delivery,
             request.pickup_window,
@@ -58,13 +58,12 @@ def consolidate(
             request.max_ride,
             request.penalty is None,
             request.vehicles,
-            capable,
         )
-        groups.setdefault(key, []).append(request)
+        groups.setdefault((capable, alike), []).append(request)
     modelled: list[Request] = []
     parts: dict[str, tuple[Request, ...]] = {}
-    for group in groups.values():
-        room = _room(problem, group[0])
+    for (capable, _), group in groups.items():
+        room = _room(problem, capable)
         chunk: list[Request] = []
         for request in group:
             if chunk and _together(problem, [*chunk, request], room) is None:
@@ -95,9 +94,8 @@ def _capable(
     )
 
 
-def _room(problem: Problem, request: Request) -> dict[str, int]:
-    """The load every courier who could take ``request`` has room for."""
-    capable = set(_capable(problem.vehicles, request, problem.dimensions))
+def _room(problem: Problem, capable: Sequence[str]) -> dict[str, int]:
+    """The load every courier in ``capable`` (ids) has room for."""
     fleet = [vehicle for vehicle in problem.vehicles if vehicle.id in capable]
     return {d: min((v.capacity.get(d, 0) for v in fleet), default=0) for d in problem.dimensions}
 
@@ -163,14 +161,10 @@ def _earlier(
     (unchanged when there is nothing to shift)."""
     if site_id is None or minutes == 0:
         return window
-    opening = problem.site(site_id).opening
-    start, end = opening.start, opening.end
-    if window is not None:
-        start, end = max(start, window.start), min(end, window.end)
-    end -= minutes
-    if end < start:
+    allowed = within_opening(window, problem.site(site_id).opening)
+    if allowed.end - minutes < allowed.start:
         raise _NothingLeft
-    return Window(start, end)
+    return Window(allowed.start, allowed.end - minutes)
 
 
 class _NothingLeft(Exception):

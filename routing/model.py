@@ -25,7 +25,7 @@ from ortools.constraint_solver import (
 )
 from ortools.util import optional_boolean_pb2
 
-from routing.problem import DAY, Problem, Request, Window
+from routing.problem import DAY, Problem, Request, Window, within_opening
 
 STATUS = routing_enums_pb2.RoutingSearchStatus.Value
 FIRST_SOLUTIONS = routing_enums_pb2.FirstSolutionStrategy.Value
@@ -727,10 +727,8 @@ class Compiled:
 
 def ticks_window(window: Window | None, opening: Window, scale: int) -> tuple[int, int]:
     """The ticks in which handling may start: the request's window within opening hours."""
-    start, end = opening.start, opening.end
-    if window is not None:
-        start, end = max(start, window.start), min(end, window.end)
-    return math.ceil(start * scale - 1e-9), math.floor(end * scale + 1e-9)
+    allowed = within_opening(window, opening)
+    return math.ceil(allowed.start * scale - 1e-9), math.floor(allowed.end * scale + 1e-9)
 
 
 __all__ = [

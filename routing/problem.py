@@ -233,6 +233,14 @@ def _finite(name: str, value: float) -> None:
         raise ProblemError(f"{name} must be a finite number, got {value!r}")
 
 
+def within_opening(window: Window | None, opening: Window) -> Window:
+    """When handling may start: ``window`` (None: any time) within a site's ``opening``.
+    Its start may lie after its end: then there is no such time."""
+    if window is None:
+        return opening
+    return Window(max(opening.start, window.start), min(opening.end, window.end))
+
+
 def clock(minutes: float) -> str:
     """``HH:MM`` for minutes since midnight (rounded to the minute; ``+1d`` past midnight)."""
     whole = round(minutes)

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from routing_builders import small_problems
 
-from routing import Matrix, Problem, Request, Site, Vehicle, Window, check, plan
+from routing import Matrix, Plan, Problem, Request, Site, Vehicle, Window, check, plan
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -18,13 +18,20 @@ SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[Healt
 @SETTINGS
 @given(small_problems())
 def test_every_plan_passes_the_independent_checker(problem: Problem) -> None:
+    result = checked_plan(problem)
+    assert all(item.reason for item in result.unserved)
+
+
+def checked_plan(problem: Problem) -> Plan:
+    """A short plan that the independent checker passes, every request on a route or
+    reported unserved, never both."""
     result = plan(problem, 0.15, seed=3)
     assert check(problem, result) == []
     served = {request for route in result.routes for request in route.requests}
     unserved = {item.request for item in result.unserved}
     assert served | unserved == {request.id for request in problem.requests}
     assert not served & unserved
-    assert all(item.reason for item in result.unserved)
+    return result
 
 
 @st.composite
@@ -44,12 +51,7 @@ def days_with_identical_requests(draw: st.DrawFn) -> Problem:
 def test_plans_of_identical_requests_pass_the_independent_checker(problem: Problem) -> None:
     # They are planned as consignments (routing.consolidation); every part must still keep
     # its own windows, ride limit and handling time.
-    result = plan(problem, 0.15, seed=3)
-    assert check(problem, result) == []
-    served = {request for route in result.routes for request in route.requests}
-    unserved = {item.request for item in result.unserved}
-    assert served | unserved == {request.id for request in problem.requests}
-    assert not served & unserved
+    checked_plan(problem)
 
 
 def _window(request: Request, pickup: bool, site: Site) -> tuple[float, float]:
