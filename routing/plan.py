@@ -186,17 +186,13 @@ def plan(
         raise TravelError(f"travel times: {error}") from error
     settings = settings or Settings()
     _check_settings(settings)
+    # Judged once, on the plan's own time limit: the other searches get a moment less.
+    eliminate = elimination.applies(problem, settings, time_limit)
     if workers == 1:
-        return _search(problem, minutes, time_limit, seed, settings, began)
+        return _search(problem, minutes, time_limit, seed, settings, began, eliminate)
     deadline = time.monotonic() + seconds_left(began, time_limit)
-    if elimination.applies(problem, settings, time_limit):
-        # The other searches get a moment less than time_limit: they eliminate routes when
-        # this plan does.
-        helper_settings = replace(settings, elimination_from=0.0)
-    else:
-        helper_settings = settings
-    helpers = portfolio.start(problem, minutes, deadline, seed, workers, helper_settings)
-    own = _search(problem, minutes, time_limit, seed, settings, began)
+    helpers = portfolio.start(problem, minutes, deadline, seed, workers, settings, eliminate)
+    own = _search(problem, minutes, time_limit, seed, settings, began, eliminate)
     plans = [own, *portfolio.collect(helpers, deadline)]
     number, best = min(
         ((number, found) for number, found in enumerate(plans) if found is not None),
@@ -216,6 +212,15 @@ def _unserved_required(problem: Problem, result: Plan) -> int:
     return sum(1 for item in result.unserved if item.request in required)
 
 
+def search_for(
+    problem: Problem, time_limit: float, seed: int, settings: Settings, eliminate: bool
+) -> Plan:
+    """One search of a plan in another process (:mod:`routing.portfolio`): the problem
+    comes checked and with its travel times; ``eliminate`` is the plan's decision."""
+    began = time.perf_counter()
+    return _search(problem, travel_matrix(problem), time_limit, seed, settings, began, eliminate)
+
+
 def _search(
     problem: Problem,
     minutes: list[list[float]],
@@ -223,8 +228,10 @@ def _search(
     seed: int,
     settings: Settings,
     began: float,
+    eliminate: bool,
 ) -> Plan:
-    """The search in this process: ``plan()`` without its argument checks. Identical
+    """The search in this process: ``plan()`` without its argument checks; ``eliminate``
+    tries route elimination (:mod:`routing.elimination`) when it is one search. Identical
     requests are planned as consignments (:mod:`routing.consolidation`)."""
     reasons = unservable(problem, minutes)
     screened = [request for request in problem.requests if request.id not in reasons]
@@ -236,7 +243,7 @@ def _search(
     log = SearchLog(started=began)
     compiled = Compiled.numbered(problem, minutes, modelled, settings, seed)
     searches = _searches(settings, time_limit, compiled.paired_share())
-    eliminating = searches == 1 and elimination.applies(problem, settings, time_limit)
+    eliminating = searches == 1 and eliminate
     # With route elimination the first search gets only its share of the time.
     first_share = settings.elimination_shares[0] if eliminating else 1.0
 

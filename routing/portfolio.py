@@ -71,15 +71,17 @@ def start(
     seed: int,
     workers: int,
     settings: Settings,
+    eliminate: bool,
 ) -> list[Future[Plan | None]]:
-    """Start the other ``workers - 1`` searches, each until ``deadline`` (``time.monotonic``).
-    None are started (logged) where this process cannot start processes: the plan is then
-    this process's alone."""
+    """Start the other ``workers - 1`` searches, each until ``deadline`` (``time.monotonic``)
+    and trying route elimination when ``eliminate`` (the plan's decision). None are started
+    (logged) where this process cannot start processes: the plan is then this process's
+    alone."""
     frozen = replace(problem, travel=Matrix.of([site.id for site in problem.sites], minutes))
     try:
         pool = _executor(workers - 1)
         return [
-            pool.submit(_search, frozen, deadline, other, settings)
+            pool.submit(_search, frozen, deadline, other, settings, eliminate)
             for other in seeds(seed, workers)
         ]
     except Exception as error:  # e.g. a daemonic process, out of processes or memory
@@ -158,10 +160,12 @@ def _ready() -> bool:
     return True
 
 
-def _search(problem: Problem, deadline: float, seed: int, settings: Settings) -> Plan | None:
-    from routing.plan import plan
+def _search(
+    problem: Problem, deadline: float, seed: int, settings: Settings, eliminate: bool
+) -> Plan | None:
+    from routing.plan import search_for
 
     remaining = deadline - time.monotonic()
     if remaining < SHORTEST:
         return None
-    return plan(problem, remaining, seed, settings=settings)
+    return search_for(problem, remaining, seed, settings, eliminate)

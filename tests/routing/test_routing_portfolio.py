@@ -9,6 +9,7 @@ import random
 import signal
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -77,6 +78,26 @@ def test_two_searches_return_the_cheaper_plan_of_the_two(seed: int) -> None:
     assert both.stats.best_process == alone.index(min(alone))
     assert check(problem, both) == []
     assert both.served_all
+
+
+def test_the_other_searches_follow_the_plans_route_elimination() -> None:
+    # A plan of exactly elimination_from seconds tries route elimination. Its other search
+    # starts a moment later, with a moment less than that: it must follow the plan's
+    # decision, not judge its own time left. Alone (searches stopped by solution counts, so
+    # reproducible), seed 4 eliminates a courier to 1378.2 and the other search's seed to
+    # 1301.5; without elimination that search ends elsewhere.
+    settings = Settings(elimination_from=30.0, extra=(("solution_limit", 30),))
+    problem = busy_day()
+    other = portfolio.seeds(4, 2)[0]
+    alone = plan(problem, 30, other, settings=settings)
+    assert alone.stats.eliminated == 1
+    kept = plan(problem, 30, other, settings=replace(settings, elimination_from=31.0))
+    assert kept.stats.eliminated == 0 and kept.objective != alone.objective
+    both = plan(problem, 30, 4, settings=settings, workers=2)
+    assert both.stats.best_process == 1
+    assert both.stats.eliminated == 1
+    assert both.objective == alone.objective
+    assert check(problem, both) == [] and both.served_all
 
 
 def test_a_helper_that_dies_leaves_the_plan_to_this_process_and_is_replaced() -> None:
