@@ -25,7 +25,7 @@ from ortools.constraint_solver import (
 )
 from ortools.util import optional_boolean_pb2
 
-from routing.problem import DAY, Problem, Request, Window, within_opening
+from routing.problem import DAY, Problem, Request, Window, paired_share, within_opening
 
 STATUS = routing_enums_pb2.RoutingSearchStatus.Value
 FIRST_SOLUTIONS = routing_enums_pb2.FirstSolutionStrategy.Value
@@ -91,9 +91,10 @@ class Settings:
     is split into up to that many independent searches of at least ``search_seconds`` each,
     every one from its own request order, and the best plan is kept (measured no better than
     one search on Solomon at 30 s, so off). From ``elimination_from`` seconds, when couriers
-    have a fixed cost, the first search gets the first of ``elimination_shares`` of the time,
-    each attempt to do its plan's work with one courier fewer the second, and at least the
-    third is kept for searching on from the result (:mod:`routing.elimination`).
+    have a fixed cost or at least ``paired_share`` of the visits are in pairs, the first
+    search gets the first of ``elimination_shares`` of the time, each attempt to do its
+    plan's work with one courier fewer the second, and at least the third is kept for
+    searching on from the result (:mod:`routing.elimination`).
     ``consolidate`` plans identical requests as one consignment each
     (:mod:`routing.consolidation`).
     """
@@ -507,9 +508,8 @@ class Compiled:
         return total / max(1, self.visits) ** 2
 
     def paired_share(self) -> float:
-        """The share of visits that are one end of a pickup-and-delivery pair."""
-        paired = sum(2 for n in self.pickup_node if n in self.delivery_node)
-        return paired / max(1, self.visits)
+        """The share of the modelled visits that are one end of a pickup-and-delivery pair."""
+        return paired_share(self.requests)
 
     @property
     def paired(self) -> bool:

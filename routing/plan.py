@@ -155,20 +155,20 @@ def plan(
 
     The search uses all of ``time_limit`` seconds (wall clock, one thread). OR-Tools 9.15's
     iterated local search draws its ruins from a generator of its own with a fixed seed
-    (``ReSeed`` does not reach it), so ``seed`` acts through the model instead: any seed but
-    0 numbers the requests in an order shuffled by it, which sends the search down a
-    different path. With ``settings.restarts`` > 1 the time is split over up to that many
-    independent searches of at least ``settings.search_seconds`` each (run i with seed + i)
-    and the best plan is kept; by default one search (three 10 s searches measured no better
-    than one of 30 s on Solomon, docs/benchmarks.md 2026-12-06). Plans of 2 s or more whose
-    couriers have a fixed cost also try to do the work with a courier fewer
-    (:mod:`routing.elimination`). ``workers`` > 1 runs that many such searches at once, the
-    others in worker processes with seeds far from ``seed`` (:mod:`routing.portfolio`), and
-    returns the cheapest plan; give it no more than the machine's free cores. A search
-    stopped by a solution count (``Settings.extra``) is reproducible for a seed; one stopped
-    by the clock is not quite: the annealing temperature follows the elapsed time, so the
-    machine's speed and load steer which moves are accepted. ``settings`` is for
-    benchmarking; the defaults are the measured best.
+    (``ReSeed`` does not reach it), so ``seed`` acts through the model instead: any seed but 0
+    numbers the requests in an order shuffled by it, which sends the search down a different
+    path. With ``settings.restarts`` > 1 the time is split over up to that many independent
+    searches of at least ``settings.search_seconds`` each (run i with seed + i) and the best
+    plan is kept; by default one search (three 10 s searches measured no better than one of 30 s
+    on Solomon, docs/benchmarks.md 2026-12-06). Plans of 2 s or more whose couriers have a fixed
+    cost, or whose visits are mostly pickup-and-delivery pairs, also try to do the work with a
+    courier fewer (:mod:`routing.elimination`). ``workers`` > 1 runs that many such searches at
+    once, the others in worker processes with seeds far from ``seed``
+    (:mod:`routing.portfolio`), and returns the cheapest plan; give it no more than the
+    machine's free cores. A search stopped by a solution count (``Settings.extra``) is
+    reproducible for a seed; one stopped by the clock is not quite: the annealing temperature
+    follows the elapsed time, so the machine's speed and load steer which moves are accepted.
+    ``settings`` is for benchmarking; the defaults are the measured best.
     """
     began = time.perf_counter()
     if not isinstance(problem, Problem):

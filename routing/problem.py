@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
@@ -231,6 +231,14 @@ def _unique(name: str, ids: list[str]) -> set[str]:
 def _finite(name: str, value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ProblemError(f"{name} must be a finite number, got {value!r}")
+
+
+def paired_share(requests: Sequence[Request]) -> float:
+    """The share of the visits of ``requests`` that are one end of a pickup-and-delivery
+    pair (a request with both a pickup and a delivery site)."""
+    paired = sum(2 for r in requests if r.pickup is not None and r.delivery is not None)
+    visits = sum((r.pickup is not None) + (r.delivery is not None) for r in requests)
+    return paired / max(1, visits)
 
 
 def within_opening(window: Window | None, opening: Window) -> Window:

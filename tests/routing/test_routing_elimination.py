@@ -110,13 +110,21 @@ def test_elimination_hands_the_work_to_fewer_couriers_and_costs_less() -> None:
     ]
 
 
-def test_elimination_is_tried_only_where_couriers_cost_and_time_allows() -> None:
+def test_elimination_is_tried_where_couriers_cost_or_visits_pair_and_time_allows() -> None:
     settings = Settings()
     assert applies(three_boxes(), settings, 10.0)
     assert applies(three_boxes(), settings, 2.0)
     assert not applies(three_boxes(), settings, 1.0)
-    assert not applies(three_boxes(fixed_cost=0.0), settings, 30.0)
     assert applies(three_boxes(), Settings(elimination_from=1.0), 1.0)
+    # Couriers that cost nothing: tried on pickup-and-delivery pairs (Li & Lim) only, not
+    # on collections for the couriers' end place (Solomon's kind of day).
+    free = three_boxes(fixed_cost=0.0)
+    assert applies(free, settings, 30.0)
+    collections = replace(
+        free, requests=tuple(replace(box, delivery=None) for box in free.requests)
+    )
+    assert not applies(collections, settings, 30.0)
+    assert not applies(free, Settings(paired_share=1.01), 30.0)
 
 
 def test_a_plan_after_elimination_names_the_couriers_that_drive() -> None:
