@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from routing.model import Compiled, SearchLog, Settings, Solution, seconds_left
-from routing.problem import Problem, Request, paired_share
+from routing.problem import Problem, Request
 
 # The least time left that is still worth a search after the attempts (seconds).
 SHORTEST = 0.05
@@ -49,7 +49,7 @@ def applies(problem: Problem, settings: Settings, time_limit: float) -> bool:
     if time_limit < settings.elimination_from:
         return False
     costed = any(vehicle.fixed_cost > 0 for vehicle in problem.vehicles)
-    return costed or paired_share(problem.requests) >= settings.paired_share
+    return costed or settings.paired(problem.requests)
 
 
 def candidates(stage: Stage) -> list[int]:

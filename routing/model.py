@@ -133,6 +133,11 @@ class Settings:
     consolidate: bool = True
     extra: tuple[tuple[str, Any], ...] = ()
 
+    def paired(self, requests: Sequence[Request]) -> bool:
+        """Whether ``requests`` make a paired problem: at least ``paired_share`` of their
+        visits are ends of pickup-and-delivery pairs."""
+        return paired_share(requests) >= self.paired_share
+
     def with_drops(self) -> Settings:
         """These settings with every request given a drop option (the fallback when the
         required ones cannot all be served, and route elimination's attempts)."""
@@ -514,7 +519,7 @@ class Compiled:
     @property
     def paired(self) -> bool:
         """Whether the paired-problem settings apply (see :class:`Settings`)."""
-        return self.paired_share() >= self.settings.paired_share
+        return self.settings.paired(self.requests)
 
     def parameters(
         self, time_limit: float, scheme: str | None = None, cooling: tuple[float, float] = (0, 1)
