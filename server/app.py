@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -120,6 +121,26 @@ def _operation_id(route: APIRoute) -> str:
     return f"{route.tags[0]}-{route.name}" if route.tags else route.name
 
 
+@functools.cache
+def _api_router() -> APIRouter:
+    """The API's routes under ``/api/v1``, gathered once per process: gathering them builds
+    every route's dependency tree, which cost a server and each test's app about 0.1 s."""
+    api = APIRouter(prefix="/api/v1")
+    for router in (
+        auth_router,
+        sites_router,
+        people_router,
+        devices_router,
+        items_router,
+        custody_router,
+        cssd_router,
+        specimens_router,
+        plans_router,
+    ):
+        api.include_router(router)
+    return api
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
 
@@ -164,20 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database_label = f"{url.get_backend_name()} ({url.database})"
     install_error_handlers(app)
 
-    api = APIRouter(prefix="/api/v1")
-    for router in (
-        auth_router,
-        sites_router,
-        people_router,
-        devices_router,
-        items_router,
-        custody_router,
-        cssd_router,
-        specimens_router,
-        plans_router,
-    ):
-        api.include_router(router)
-    app.include_router(api)
+    app.include_router(_api_router())
     app.include_router(pages_router)
     install_web(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

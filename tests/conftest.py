@@ -2,7 +2,10 @@
 
 Each backend gets a migrated template once per worker; each test gets a fresh copy of
 it (a file copy for SQLite, ``CREATE DATABASE … TEMPLATE`` for PostgreSQL) that is
-dropped afterwards. On CI (``CI=true``) an unreachable PostgreSQL fails the run.
+dropped afterwards. A PostgreSQL copy takes about 0.45 s, nearly all of it the server
+waiting on the disk (0.08 s of its CPU), so the next test's copy is made in a background
+thread while this test runs, and copies are dropped there too. On CI (``CI=true``) an
+unreachable PostgreSQL fails the run.
 """
 
 from __future__ import annotations
@@ -10,7 +13,9 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -25,6 +30,8 @@ PG_ADMIN_URL = os.environ.get(
 )
 ON_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 RUN_ID = uuid.uuid4().hex[:8]
+# PostgreSQL copies each worker keeps ready for its next tests.
+SPARES = 2
 
 
 def _pg_admin() -> psycopg.Connection:
@@ -58,6 +65,9 @@ class _Templates:
         self.sqlite: Path | None = None
         self.pg: str | None = None
         self.pg_error: str | None = None
+        # Copies for the next tests, made (and used copies dropped) in the background.
+        self._background = ThreadPoolExecutor(max_workers=SPARES, thread_name_prefix="pg-copies")
+        self._spares: deque[Future[str]] = deque()
 
     def sqlite_template(self) -> Path:
         if self.sqlite is None:
@@ -85,10 +95,38 @@ class _Templates:
             pytest.skip(message)
         return self.pg
 
+    def pg_copy(self) -> str:
+        """The name of a fresh copy of the PostgreSQL template, for one test; copies for
+        the next tests are started in the background."""
+        template = self.pg_template()
+        name = self._spares.popleft().result() if self._spares else _copy(template)
+        while len(self._spares) < SPARES:
+            self._spares.append(self._background.submit(_copy, template))
+        return name
+
+    def pg_drop(self, name: str) -> None:
+        """Drop a test's copy in the background (:meth:`drop` waits for it)."""
+        self._background.submit(_drop_database, name)
+
     def drop(self) -> None:
+        self._background.shutdown(wait=True)
+        for spare in self._spares:
+            if spare.exception() is None:
+                _drop_database(spare.result())
         if self.pg:
-            with _pg_admin() as admin:
-                admin.execute(f'DROP DATABASE IF EXISTS "{self.pg}" WITH (FORCE)')
+            _drop_database(self.pg)
+
+
+def _copy(template: str) -> str:
+    name = f"handoff_t_{RUN_ID}_{uuid.uuid4().hex[:10]}"
+    with _pg_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return name
+
+
+def _drop_database(name: str) -> None:
+    with _pg_admin() as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -106,15 +144,11 @@ def database_url(backend: str, templates: _Templates, tmp_path: Path) -> Iterato
         shutil.copy(templates.sqlite_template(), path)
         yield f"sqlite:///{path}"
         return
-    template = templates.pg_template()
-    name = f"handoff_t_{RUN_ID}_{uuid.uuid4().hex[:10]}"
-    with _pg_admin() as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    name = templates.pg_copy()
     try:
         yield _pg_url(name)
     finally:
-        with _pg_admin() as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        templates.pg_drop(name)
 
 
 @pytest.fixture

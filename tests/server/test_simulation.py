@@ -1,7 +1,7 @@
 """``handoff simulate``: the day's schedule (plain Python) and a short day played for real.
 
 The short run is the soak (``make soak``) in small: the demo county, a real server with two
-workers, one real agent process per station, 100 minutes of the day in 15 s at 400× speed.
+workers, one real agent process per station, 100 minutes of the day in 7.5 s at 800× speed.
 """
 
 from __future__ import annotations
@@ -119,14 +119,14 @@ def test_a_short_day_through_real_agents_and_two_workers(
     print(f"county ready after {time.monotonic() - started:.1f} s")
     schedule = plan_day(county, minutes=100, seed=2, volume=2)
     options = Options(
-        speed=400,
+        speed=800,
         server_url=None,
         database_url=database_url,
         workers=2,
         admin=("admin", "handoff-demo"),
         work_dir=tmp_path / "run",
         progress_seconds=5,
-        rss_seconds=0.5,
+        rss_seconds=0.25,
     )
     lines: list[str] = []
     report = simulate(schedule, device_tokens, options, lines.append)
@@ -154,7 +154,7 @@ def test_a_short_day_through_real_agents_and_two_workers(
     finally:
         engine.dispose()
 
-    assert report.seconds < 60  # server, 10 agents, 15 s of day, drain and verify
+    assert report.seconds < 60  # server, 10 agents, 7.5 s of day, drain and verify
 
 
 def test_the_command_line_says_what_is_wrong_in_one_line(tmp_path: Path) -> None:
