@@ -184,7 +184,7 @@ from server.people.schemas import PersonCreate  # noqa: E402
 from server.people.service import create_person  # noqa: E402
 from server.sites.schemas import SiteCreate  # noqa: E402
 from server.sites.service import create_site  # noqa: E402
-from tests.support.helpers import PASSWORD, World  # noqa: E402
+from tests.support.helpers import PASSWORD, World, shared_password_hash  # noqa: E402
 
 
 @pytest.fixture
@@ -196,16 +196,8 @@ def session_factory(settings: Settings) -> Iterator[sessionmaker[Session]]:
 
 @pytest.fixture(scope="session", autouse=True)
 def _hash_the_test_password_once() -> Iterator[None]:
-    """Argon2 costs ~0.1 s a hash; the test county's people share one real hash."""
-    import server.people.service as people_service
-    from server.auth.secrets import hash_password
-
-    known = hash_password(PASSWORD)
-    real = people_service.hash_password
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            people_service, "hash_password", lambda pw: known if pw == PASSWORD else real(pw)
-        )
+    """The test county's people share one cheap hash of the test password."""
+    with shared_password_hash(PASSWORD):
         yield
 
 

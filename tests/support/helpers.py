@@ -3,14 +3,39 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from server.models import utc_now
 
 PASSWORD = "password-123"
+
+
+@contextmanager
+def shared_password_hash(password: str) -> Iterator[None]:
+    """Inside this block, people given ``password`` share one Argon2id hash of it, made with
+    the smallest work factors. Hashing and verifying at the server's own factors cost about
+    0.19 s each (64 MiB, three passes), and the suite logs in hundreds of times; the server
+    verifies whatever factors a stored hash names, so its code path is the same. Other
+    passwords (and unknown users, checked against the server's own dummy hash) still take
+    the real factors."""
+    import server.people.service as people_service
+
+    known = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(password)
+    real = people_service.hash_password
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            people_service,
+            "hash_password",
+            lambda given: known if given == password else real(given),
+        )
+        yield
 
 
 @dataclass

@@ -21,6 +21,7 @@ import pytest
 from server.config import Environment, Settings
 from server.db import build_engine, build_sessionmaker, session_scope
 from server.migrate import upgrade
+from tests.support.helpers import shared_password_hash
 from tests.support.server import running_server
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -101,8 +102,6 @@ def scan(event_type: str, item: str, actor: str, **details: Any) -> dict[str, An
 @pytest.fixture(scope="session")
 def demo_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, dict[str, str]]:
     """A migrated SQLite file with the demo county (its day is yesterday, as in ``make run``)."""
-    import server.people.service as people_service
-    from server.auth.secrets import hash_password
     from server.demo import load_demo
 
     folder = tmp_path_factory.mktemp("demo")
@@ -114,15 +113,13 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, d
         secret_key=SECRET,
         _env_file=None,  # type: ignore[call-arg]
     )
-    known = hash_password(DEMO_PASSWORD)  # one real Argon2 hash shared by the demo's people
-    real = people_service.hash_password
     engine = build_engine(url)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            people_service, "hash_password", lambda pw: known if pw == DEMO_PASSWORD else real(pw)
-        )
-        with session_scope(build_sessionmaker(engine)) as session:
-            load_demo(session, settings, progress=lambda _: None, token_file=folder / "tokens.txt")
+    # The demo's people share one cheap Argon2id hash of the demo password.
+    with (
+        shared_password_hash(DEMO_PASSWORD),
+        session_scope(build_sessionmaker(engine)) as session,
+    ):
+        load_demo(session, settings, progress=lambda _: None, token_file=folder / "tokens.txt")
     engine.dispose()
     tokens = {}
     for line in (folder / "tokens.txt").read_text().splitlines()[1:]:
