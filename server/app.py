@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from routing import portfolio
 from server.auth.endpoints import router as auth_router
+from server.auth.secrets import dummy_hash
 from server.auth.throttle import LoginThrottle
 from server.config import Settings, get_settings
 from server.cssd.endpoints import router as cssd_router
@@ -149,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = build_engine(settings.database_url, echo=settings.log_sql)
         app.state.engine = engine
         app.state.sessionmaker = build_sessionmaker(engine)
+        await asyncio.to_thread(dummy_hash)
         sweeper = (
             asyncio.create_task(_sweep_alerts(app, settings))
             if settings.alert_sweep_seconds
