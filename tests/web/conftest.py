@@ -204,8 +204,10 @@ def web(browser: Any, demo: Demo) -> Iterator[Browsing]:
     browsing.context.close()
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Keep every browser test on one xdist worker: one server, one browser."""
+    """Keep every browser test on one xdist worker: one server, one browser. First, because
+    xdist's own hook turns the group marks into the tests' IDs."""
     for item in items:
         if {"demo", "browser"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.xdist_group("browser"))
