@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.auth.secrets import hash_password
 from server.auth.service import Principal
 from server.config import Settings
 from server.cssd import service as cssd
@@ -250,6 +251,9 @@ def load_demo(
                 used_names.add(candidate)
                 return candidate
 
+    # Everyone in the demo has the same published password: one hash serves them all.
+    shared_hash = hash_password(DEMO_PASSWORD)
+
     def person(role: Role, username: str, site: Site) -> Person:
         return create_person(
             session,
@@ -261,6 +265,7 @@ def load_demo(
                 password=DEMO_PASSWORD,
                 home_site=site.code,
             ),
+            password_hash=shared_hash,
         )
 
     person(Role.admin, "admin", hospital)

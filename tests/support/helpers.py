@@ -25,16 +25,19 @@ def shared_password_hash(password: str) -> Iterator[None]:
     verifies whatever factors a stored hash names, so its code path is the same. Other
     passwords (and unknown users, checked against the server's own dummy hash) still take
     the real factors."""
-    import server.people.service as people_service
+    import server.demo
+    import server.people.service
 
     known = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1).hash(password)
-    real = people_service.hash_password
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(
-            people_service,
-            "hash_password",
-            lambda given: known if given == password else real(given),
-        )
+        # The modules that hash passwords for new people: people.service and the demo's loader.
+        for module in (server.people.service, server.demo):
+            real = module.hash_password
+            patch.setattr(
+                module,
+                "hash_password",
+                lambda given, real=real: known if given == password else real(given),
+            )
         yield
 
 
