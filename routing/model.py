@@ -512,10 +512,6 @@ class Compiled:
         )
         return total / max(1, self.visits) ** 2
 
-    def paired_share(self) -> float:
-        """The share of the modelled visits that are one end of a pickup-and-delivery pair."""
-        return paired_share(self.requests)
-
     @property
     def paired(self) -> bool:
         """Whether the paired-problem settings apply (see :class:`Settings`)."""

@@ -27,6 +27,7 @@ from routing.model import (
     Visit,
 )
 from routing.plan import travel_matrix
+from routing.problem import paired_share
 
 MINUTES = [[0, 5, 7], [5, 0, 10], [7, 30, 0]]
 
@@ -84,9 +85,9 @@ def test_paired_problems_leave_out_the_operators_that_break_pairs() -> None:
     single = Request("s1", None, "B", {"boxes": 1})
     collection = Request("s2", "A", None, {"boxes": 1})
     another = Request("s3", None, "A", {"boxes": 1})
-    assert compiled(60).paired_share() == 1.0
-    assert compiled(60, requests=(PAIR, single, collection)).paired_share() == 0.5
-    assert compiled(60, requests=(single, collection)).paired_share() == 0.0
+    assert paired_share(compiled(60).requests) == 1.0
+    assert paired_share(compiled(60, requests=(PAIR, single, collection)).requests) == 0.5
+    assert paired_share(compiled(60, requests=(single, collection)).requests) == 0.0
 
     assert set(PAIRED_SLOW_OPERATORS) <= operators_off((PAIR, single, collection))
     # Single pickups and deliveries keep every operator a plain VRP needs.
