@@ -25,6 +25,7 @@ from ortools.constraint_solver import (
 )
 from ortools.util import optional_boolean_pb2
 
+from routing.pool import RoutePool
 from routing.problem import DAY, Problem, Request, Window, paired_share, within_opening
 
 STATUS = routing_enums_pb2.RoutingSearchStatus.Value
@@ -96,7 +97,11 @@ class Settings:
     plan's work with one courier fewer the second, and at least the third is kept for
     searching on from the result (:mod:`routing.elimination`).
     ``consolidate`` plans identical requests as one consignment each
-    (:mod:`routing.consolidation`).
+    (:mod:`routing.consolidation`). From ``recombine_from`` seconds, on days whose couriers
+    are interchangeable and whose requests are all required, the time is split into
+    independent searches of about ``recombine_search`` seconds, and at the end up to
+    ``recombine_share`` of it goes to choosing the cheapest plan made of the routes they saw
+    (:mod:`routing.recombination`).
     """
 
     scheme: str = "ils"
@@ -131,6 +136,9 @@ class Settings:
     elimination_from: float = 2.0
     elimination_shares: tuple[float, float, float] = (0.3, 0.2, 0.2)
     consolidate: bool = True
+    recombine_share: float = 0.05
+    recombine_search: float = 10.0
+    recombine_from: float = 1.0
     extra: tuple[tuple[str, Any], ...] = ()
 
     def paired(self, requests: Sequence[Request]) -> bool:
@@ -178,6 +186,7 @@ class SearchLog:
     solutions: int = 0
     status: str = ""
     first_solution_seconds: float | None = None
+    recombined: int = 0
 
     def seen(self, objective: int) -> None:
         self.solutions += 1
@@ -269,7 +278,14 @@ class Compiled:
         self.watching = False
         self.keep_order = False
         self.best_order: tuple[int, list[int]] | None = None
+        # Filled from the at-solution callback when set (routing.pool).
+        self.pool: RoutePool | None = None
+        self._next_vars: list[Any] = []
+        self._index_key: list[int] = []
+        self._index_site: list[int] = []
+        self._starts: list[int] = []
         self._build()
+        self._fixed_ticks = [round(v.fixed_cost * scale) for v in problem.vehicles]
 
     @classmethod
     def numbered(
@@ -329,6 +345,15 @@ class Compiled:
             for number, request in enumerate(self.requests)
             if request.penalty is None
         )
+
+    def route_cost(self, visits: Sequence[int], vehicle: int = 0) -> int:
+        """What courier ``vehicle``'s route making ``visits`` (nodes, in order) adds to the
+        objective: its travel cost and the courier's fixed cost."""
+        sites = [self.nodes[self.vehicle_start[vehicle]].site]
+        sites += [self.nodes[node].site for node in visits]
+        sites.append(self.nodes[self.vehicle_end[vehicle]].site)
+        travel = sum(self.cost[a][b] for a, b in pairwise(sites))
+        return self._fixed_ticks[vehicle] + travel
 
     def busy(self, route: Sequence[Visit]) -> int:
         """Ticks of driving and handling along a route: its length without waiting."""
@@ -665,10 +690,53 @@ class Compiled:
         """At each solution: log it and, when searching from a start, keep its order."""
         objective = self.model.CostVar().Max()
         self.log.seen(objective)
+        if self.pool is not None:
+            self._pool_routes(objective)
         if self.keep_order and (self.best_order is None or objective < self.best_order[0]):
             model = self.model
             nexts = [model.NextVar(index).Value() for index in range(model.Size())]
             self.best_order = (objective, nexts)
+
+    def collect(self, pool: RoutePool, keys: Sequence[int]) -> None:
+        """Offer the routes of every plan this model's search reports to ``pool``, each as
+        the ``keys`` of its visit nodes (:mod:`routing.recombination`)."""
+        model, manager = self.model, self.manager
+        self.pool = pool
+        self._next_vars = [model.NextVar(index) for index in range(model.Size())]
+        ends = range(model.Size() + len(self.problem.vehicles))
+        self._index_key = [
+            keys[node] if (node := manager.IndexToNode(index)) < self.visits else -1
+            for index in ends
+        ]
+        self._index_site = [self.nodes[manager.IndexToNode(index)].site for index in ends]
+        self._starts = [model.Start(vehicle) for vehicle in range(len(self.problem.vehicles))]
+
+    def _pool_routes(self, objective: int) -> None:
+        """Offer the routes of the plan at hand, costing ``objective``, to the pool."""
+        pool = self.pool
+        assert pool is not None
+        if not pool.wants(objective):
+            # Reading a plan costs about 0.1 ms; routes of plans far above the best are not
+            # combined anyway (routing.pool.TIERS).
+            return
+        nexts = [var.Value() for var in self._next_vars]
+        size = len(nexts)
+        index_key, index_site, cost = self._index_key, self._index_site, self.cost
+        for vehicle, index in enumerate(self._starts):
+            previous = index_site[index]
+            index = nexts[index]
+            if index >= size:
+                continue
+            visits = []
+            total = self._fixed_ticks[vehicle]
+            while index < size:
+                site = index_site[index]
+                total += cost[previous][site]
+                visits.append(index_key[index])
+                previous = site
+                index = nexts[index]
+            total += cost[previous][index_site[index]]
+            pool.add(tuple(visits), total, objective)
 
     def retime(self, nexts: Sequence[int], log: SearchLog) -> Solution | None:
         """The plan that follows ``nexts`` (successor of each index), timed by a search."""

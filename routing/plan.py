@@ -8,9 +8,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from routing import elimination, portfolio
+from routing import elimination, portfolio, recombination
 from routing.consolidation import Consolidated, consolidate
 from routing.model import Compiled, SearchLog, Settings, Solution, seconds_left
+from routing.pool import RoutePool
 from routing.problem import Problem, Request
 from routing.screen import unservable
 from routing.travel import Matrix, StraightLine, TravelError, TravelTimeProvider
@@ -91,7 +92,9 @@ class Stats:
     a new best of the whole call. ``eliminated`` couriers were taken out of the plan by route
     elimination (:mod:`routing.elimination`). ``processes`` searches ran at once (``plan(...,
     workers=)``) and the plan is from number ``best_process`` (0: the calling process; the
-    other figures but ``seconds`` are that process's own).
+    other figures but ``seconds`` are that process's own). ``recombined`` is what choosing
+    among the routes already seen saved (:mod:`routing.recombination`), in the objective's
+    minutes.
     """
 
     seconds: float
@@ -107,6 +110,7 @@ class Stats:
     eliminated: int = 0
     processes: int = 1
     best_process: int = 0
+    recombined: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -162,7 +166,10 @@ def plan(
     plan is kept; by default one search (three 10 s searches measured no better than one of 30 s
     on Solomon, docs/benchmarks.md 2026-12-06). Plans of 2 s or more whose couriers have a fixed
     cost, or whose visits are mostly pickup-and-delivery pairs, also try to do the work with a
-    courier fewer (:mod:`routing.elimination`). ``workers`` > 1 runs that many such searches at
+    courier fewer (:mod:`routing.elimination`). Other plans of 1 s or more whose couriers are
+    interchangeable and whose requests are all required run one search per 10 s and end
+    with the cheapest plan made of the routes those searches saw
+    (:mod:`routing.recombination`). ``workers`` > 1 runs that many such searches at
     once, the others in worker processes with seeds far from ``seed``
     (:mod:`routing.portfolio`), and returns the cheapest plan; give it no more than the
     machine's free cores. A search stopped by a solution count (``Settings.extra``) is
@@ -246,15 +253,26 @@ def _search(
     eliminating = searches == 1 and eliminate
     # With route elimination the first search gets only its share of the time.
     first_share = settings.elimination_shares[0] if eliminating else 1.0
+    # Independent searches whose routes are recombined at the end (routing.recombination);
+    # ``reserve`` seconds are kept for that.
+    pool: RoutePool | None = None
+    reserve = 0.0
+    if not eliminating and recombination.applies(problem, modelled, settings, time_limit):
+        pool = RoutePool()
+        searches = max(searches, recombination.searches(settings, time_limit))
+        reserve = settings.recombine_share * time_limit
+        recombination.watch(compiled, pool, modelled)
 
     def search(searching: Settings, numbering: int, seconds: float, solve_seed: int) -> Found:
         """One search in a model numbered by ``numbering``."""
         model = Compiled.numbered(problem, minutes, modelled, searching, numbering)
+        if pool is not None:
+            recombination.watch(model, pool, modelled)
         return model, model.solve(max(0.01, seconds), solve_seed, log)
 
     def share(run: int) -> float:
         """Search ``run``'s part of the time left."""
-        return seconds_left(began, time_limit) / (searches - run) * first_share
+        return (seconds_left(began, time_limit) - reserve) / (searches - run) * first_share
 
     best: tuple[Compiled, Solution | None, str, int] | None = None
     for run in range(searches):
@@ -276,6 +294,11 @@ def _search(
             best = (compiled, solution, log.status, run)
     assert best is not None
     compiled, solution, log.status, run = best
+    if pool is not None and solution is not None and compiled.serves_required(solution):
+        stage = recombination.recombined(
+            elimination.Stage(compiled, solution), modelled, log, seconds_left(began, time_limit)
+        )
+        compiled, solution = stage.compiled, stage.solution
     eliminated = 0
     if eliminating and solution is None:
         # No plan at all in the first search's share: the rest of the time searches afresh.
@@ -366,6 +389,7 @@ def _result(
         status=log.status,
         nodes=len(compiled.nodes),
         screened_out=len(reasons),
+        recombined=log.recombined / problem.ticks_per_minute,
     )
     travel = sum(route.travel_minutes for route in routes)
     return Plan(tuple(routes), tuple(unserved), travel + fixed + penalties, stats)

@@ -168,6 +168,7 @@ def test_restarts_keep_the_best_of_their_searches() -> None:
     first_only = Settings(
         first_solution="LOCAL_CHEAPEST_INSERTION",
         paired_share=1.01,
+        recombine_share=0.0,  # the best single search, not a mix of their routes
         extra=(("solution_limit", 1),),
     )
     singles = [plan(problem, 5.0, seed, settings=first_only).objective for seed in range(1, 6)]
