@@ -284,8 +284,9 @@ class Compiled:
         self._index_key: list[int] = []
         self._index_site: list[int] = []
         self._starts: list[int] = []
-        self._build()
+        # Each courier's fixed cost in ticks: the model's, the drop penalty's and the pool's.
         self._fixed_ticks = [round(v.fixed_cost * scale) for v in problem.vehicles]
+        self._build()
 
     @classmethod
     def numbered(
@@ -380,9 +381,9 @@ class Compiled:
         )
         model.SetArcCostEvaluatorOfAllVehicles(cost)
         scale = problem.ticks_per_minute
-        for number, vehicle in enumerate(problem.vehicles):
-            if vehicle.fixed_cost:
-                model.SetFixedCostOfVehicle(round(vehicle.fixed_cost * scale), number)
+        for number, fixed in enumerate(self._fixed_ticks):
+            if fixed:
+                model.SetFixedCostOfVehicle(fixed, number)
 
         transit = model.RegisterTransitMatrix(
             [[self.transit(a, b) for b in range(count)] for a in range(count)]
@@ -517,9 +518,7 @@ class Compiled:
     def required_penalty(self) -> int:
         """A drop penalty above any cost that serving one more request could add."""
         longest = max((max(row) for row in self.cost), default=0)
-        fixed = sum(
-            round(v.fixed_cost * self.problem.ticks_per_minute) for v in self.problem.vehicles
-        )
+        fixed = sum(self._fixed_ticks)
         optional = sum(
             round(r.penalty * self.problem.ticks_per_minute)
             for r in self.requests
