@@ -72,25 +72,24 @@ def watch(compiled: Compiled, pool: RoutePool, requests: Sequence[Request]) -> N
 def recombined(stage: Stage, requests: Sequence[Request], log: SearchLog, seconds: float) -> Stage:
     """``stage`` (the best search's plan, its model watched by :func:`watch`), or the cheaper
     plan of pooled routes found in ``seconds``, timed in the same model."""
-    pool = stage.compiled.pool
+    compiled = stage.compiled
+    pool = compiled.pool
     assert pool is not None
-    cover = _recombined(stage, pool, requests, seconds)
+    key = keys(compiled, requests)
+    cover = _recombined(stage, pool, key, seconds)
     if cover is None:
         return stage
-    compiled = stage.compiled
-    timed = compiled.timed(_routes(compiled, cover, requests), log)
+    timed = compiled.timed(_routes(compiled, cover, key), log)
     if timed is None or timed.objective >= stage.solution.objective:
         return stage
     log.recombined += stage.solution.objective - timed.objective
     return Stage(compiled, timed)
 
 
-def _recombined(
-    stage: Stage, pool: RoutePool, requests: Sequence[Request], seconds: float
-) -> Cover | None:
-    """The cheapest plan of pooled routes, when cheaper than ``stage``'s."""
+def _recombined(stage: Stage, pool: RoutePool, key: Sequence[int], seconds: float) -> Cover | None:
+    """The cheapest plan of pooled routes, when cheaper than ``stage``'s (``key``: the pool
+    key of each of its model's visit nodes, :func:`keys`)."""
     compiled, solution = stage.compiled, stage.solution
-    key = keys(compiled, requests)
     plan = []
     for number, route in enumerate(solution.routes):
         nodes = [visit.node for visit in route[1:-1]]
@@ -102,9 +101,10 @@ def _recombined(
     return recombine(pool, key, couriers, plan, solution.objective, seconds)
 
 
-def _routes(compiled: Compiled, cover: Cover, requests: Sequence[Request]) -> list[list[Visit]]:
-    """``cover``'s routes as routes of ``compiled``'s couriers (the rest left empty)."""
-    node_of = {key: node for node, key in enumerate(keys(compiled, requests))}
+def _routes(compiled: Compiled, cover: Cover, key: Sequence[int]) -> list[list[Visit]]:
+    """``cover``'s routes as routes of ``compiled``'s couriers (the rest left empty; ``key``
+    as for :func:`_recombined`)."""
+    node_of = {visit_key: node for node, visit_key in enumerate(key)}
     routes = []
     for number in range(len(compiled.problem.vehicles)):
         visits = cover.routes[number] if number < len(cover.routes) else ()
