@@ -276,6 +276,9 @@ class Compiled:
         # What the at-solution callback reports to (see solve()).
         self.log = SearchLog()
         self.watching = False
+        # Whether the OR-Tools model is closed (a solve closes it; closing it again only
+        # logs a warning to stderr).
+        self.closed = False
         self.keep_order = False
         self.best_order: tuple[int, list[int]] | None = None
         # Filled from the at-solution callback when set (routing.pool).
@@ -655,6 +658,7 @@ class Compiled:
             self.watching = True
         if self.settings.scheme != "ils" or self.visits < self.settings.ils_min_visits:
             # Tiny models need no ruin-and-recreate: guided local search there.
+            self.closed = True  # by the solve
             assignment = model.SolveWithParameters(self.parameters(time_limit, "gls"))
             if assignment is None:
                 log.status = STATUS.Name(model.status())
@@ -665,6 +669,7 @@ class Compiled:
         params = self.parameters(ils_time, cooling=cooling)
         if start is not None and not self.warm_start(start, params):
             raise ValueError("the starting routes are not a plan of this model")
+        self.closed = True  # by the solve, if not by the start
         assignment = model.SolveWithIteratedLocalSearch(params)
         if assignment is None:
             log.status = STATUS.Name(model.status())
@@ -764,7 +769,9 @@ class Compiled:
         and ended at 871).
         """
         model, manager = self.model, self.manager
-        model.CloseModelWithParameters(params)
+        if not self.closed:
+            model.CloseModelWithParameters(params)
+            self.closed = True
         locks = [[manager.NodeToIndex(visit.node) for visit in route[1:-1]] for route in routes]
         return bool(model.ApplyLocksToAllVehicles(locks, True))
 

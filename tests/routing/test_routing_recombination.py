@@ -7,6 +7,7 @@ import math
 import random
 from dataclasses import replace
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from routing_builders import courier, matrix_problem, small_problems
@@ -199,3 +200,15 @@ def test_recombined_plans_of_random_days_pass_the_independent_checker(problem: P
     unserved = {item.request for item in result.unserved}
     assert served | unserved == {request.id for request in problem.requests}
     assert not served & unserved
+
+
+def test_timing_routes_in_a_solved_model_warns_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    # OR-Tools writes "Model already closed" straight to the process's stderr (the server's
+    # log) when a solved model is closed again; timing a recombined plan used to do that.
+    day = deliveries_day()
+    compiled = Compiled.numbered(day, travel_matrix(day), day.requests, Settings(), 0)
+    solved = compiled.solve(0.3, 1)
+    assert solved is not None
+    timed = compiled.timed(solved.routes, SearchLog())
+    assert timed is not None and timed.objective == solved.objective
+    assert "already closed" not in capfd.readouterr().err
