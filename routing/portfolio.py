@@ -4,8 +4,9 @@ processes at the same time, the cheapest plan kept.
 OR-Tools' Python binding holds the GIL while it searches: two threads planning a county day
 at once made about 400 solutions each in 2 s, against 950 for one alone. So the other
 searches run in processes, started once and kept (a cold start imports OR-Tools, about
-0.4 s; :func:`warm` pays it ahead of time). They are spawned, not forked: the server calls
-the planner from a thread, and a fork of a threaded process may copy a held lock. Each
+0.3-0.4 s; :func:`warm` pays it ahead of time, and the server and ``handoff plan`` call it
+as they start). They are spawned, not forked: the server calls the planner from a thread,
+and a fork of a threaded process may copy a held lock. Each
 search gets the problem with its travel times already looked up (a :class:`Matrix`), so a
 travel service is asked once, and the same deadline on the monotonic clock, which Linux
 shares between processes. Measured on county days at 2 s: docs/benchmarks.md, 2026-12-07.
@@ -47,6 +48,8 @@ PARENT_CHECK = 1.0
 _lock = threading.Lock()
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
+# How many of the pool's processes have loaded the planner (:func:`warm`).
+_warmed = 0
 
 
 def seeds(seed: int, workers: int) -> list[int]:
@@ -56,12 +59,28 @@ def seeds(seed: int, workers: int) -> list[int]:
 
 def warm(workers: int) -> None:
     """Start the worker processes for plans of ``workers`` searches and load the planner in
-    them, so that the first plan does not spend its time on that."""
+    them, so that the first plan does not spend its time on that (about 0.3 s on a quiet
+    machine: a sixth of a 2 s plan). Where processes cannot be started this only logs: the
+    plans then search in the calling process alone."""
+    global _warmed
     if workers < 2:
         return
-    pool = _executor(workers - 1)
-    for future in [pool.submit(_ready) for _ in range(workers - 1)]:
-        future.result()
+    try:
+        pool = _executor(workers - 1)
+        for future in [pool.submit(_ready) for _ in range(workers - 1)]:
+            future.result()
+    except Exception as error:  # e.g. a daemonic process, out of processes or memory
+        log.warning("could not start the route planner's worker processes (%s)", error)
+        _discard_broken()
+        return
+    with _lock:
+        if _pool is pool:
+            _warmed = max(_warmed, workers - 1)
+
+
+def warmed() -> int:
+    """How many worker processes are running with the planner loaded."""
+    return _warmed
 
 
 def start(
@@ -109,19 +128,20 @@ def collect(futures: Sequence[Future[Plan | None]], deadline: float) -> list[Pla
 
 def shutdown() -> None:
     """Stop the worker processes (they are started again when next needed)."""
-    global _pool, _pool_size
+    global _pool, _pool_size, _warmed
     with _lock:
         if _pool is not None:
             _pool.shutdown(wait=True, cancel_futures=True)
-        _pool, _pool_size = None, 0
+        _pool, _pool_size, _warmed = None, 0, 0
 
 
 def _executor(size: int) -> ProcessPoolExecutor:
-    global _pool, _pool_size
+    global _pool, _pool_size, _warmed
     with _lock:
         if _pool is None or _pool_size < size:
             if _pool is not None:
                 _pool.shutdown(wait=False, cancel_futures=True)
+            _warmed = 0
             _pool = ProcessPoolExecutor(
                 size,
                 mp_context=multiprocessing.get_context("spawn"),
@@ -134,11 +154,11 @@ def _executor(size: int) -> ProcessPoolExecutor:
 
 def _discard_broken() -> None:
     """Drop a pool whose process died, so the next plan starts a fresh one."""
-    global _pool, _pool_size
+    global _pool, _pool_size, _warmed
     with _lock:
         if _pool is not None and getattr(_pool, "_broken", False):
             _pool.shutdown(wait=False, cancel_futures=True)
-            _pool, _pool_size = None, 0
+            _pool, _pool_size, _warmed = None, 0, 0
 
 
 def _follow_parent(parent: int) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import date
 from pathlib import Path
 
+from routing import portfolio
 from server.config import Settings
 from server.db import build_engine, build_sessionmaker, session_scope
 from server.models import utc_now
@@ -16,6 +18,10 @@ def plan_command(
     settings: Settings, day: date, time_limit: float, seed: int, html: str | None
 ) -> str:
     """Plan ``day`` now and return the route sheets as text (and write HTML if asked)."""
+    # The planner's worker processes start while the day's work is read from the database.
+    threading.Thread(
+        target=portfolio.warm, args=(settings.plan_workers,), name="warm-planner", daemon=True
+    ).start()
     engine = build_engine(settings.database_url)
     try:
         sessions = build_sessionmaker(engine)

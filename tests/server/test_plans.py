@@ -9,12 +9,14 @@ import sys
 from collections.abc import Iterator
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from routing import portfolio
 from server.app import create_app
 from server.config import Settings
 from server.deps import get_now
@@ -126,6 +128,21 @@ def test_a_plan_searches_in_as_many_processes_as_plan_workers_says(
     assert two["stats"]["best_process"] in (0, 1)
     served = {code for r in two["routes"] for s in r["stops"] for code in s["pickups"]}
     assert served == {world.box, world.tray}
+
+
+def test_the_server_starts_the_planners_worker_processes_before_the_first_plan(
+    settings: Settings, clock: Clock
+) -> None:
+    portfolio.shutdown()
+    assert portfolio.warmed() == 0
+    two_cores = planning_app(settings.model_copy(update={"plan_workers": 2}), clock)
+    with TestClient(two_cores):
+        # Started in the background as the server starts: no plan has been asked for.
+        deadline = monotonic() + 60
+        while portfolio.warmed() < 1 and monotonic() < deadline:
+            sleep(0.05)
+        assert portfolio.warmed() == 1
+    assert portfolio.warmed() == 0  # stopped with the server
 
 
 def stops_of(plan: dict[str, Any], courier: str) -> list[dict[str, Any]]:
