@@ -21,7 +21,7 @@ test: venv ## Run the whole suite (SQLite and PostgreSQL); browser tests use Deb
 lint: venv ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy server labels routing scanner_agent web bench
+	$(BIN)/mypy server labels routing scanner_agent web bench tests
 
 bench-ingest: venv ## Ingest throughput and custody lookup latency on PostgreSQL
 	$(BIN)/python -m bench.ingest

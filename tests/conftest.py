@@ -161,7 +161,7 @@ def settings(database_url: str) -> Settings:
         # The suite already runs one test per core: plans search in this process only (one
         # test plans with two searches at once).
         plan_workers=1,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
 
 

@@ -24,6 +24,7 @@ def test_the_agent_imports_no_server_or_web_code() -> None:
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             for name in names:
+                assert isinstance(node, ast.Import | ast.ImportFrom)  # only these have names
                 if name.split(".")[0] in {"server", "web", "sqlalchemy", "fastapi", "routing"}:
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
     assert offenders == []

@@ -35,7 +35,7 @@ def _setup(tmp_path: Path, url: str, mode: str, refusal: str = "beep") -> tuple[
         inputs=[{"kind": "stdin"}],
         station={"mode": mode, "destination": "LAB"},
         printer={"url": url, "refusal": refusal},
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     assert config.printer is not None
     outbox = Outbox(config.outbox)

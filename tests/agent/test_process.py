@@ -171,7 +171,7 @@ def test_scans_survive_five_sigkills_exactly_once(
 ) -> None:
     rng = random.Random(int(os.environ.get("HANDOFF_AGENT_TEST_SEED", "7")))
     scanners = [pty_scanner] + [PtyScanner() for _ in range(SCANNERS - 1)]
-    inputs = [
+    inputs: list[dict[str, object]] = [
         {"kind": "serial", "name": f"s{n}", "port": s.path, "framing": "cr"}
         for n, s in enumerate(scanners)
     ]

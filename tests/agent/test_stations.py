@@ -28,7 +28,7 @@ def _station(mode: str, **station: Any) -> Station:
         inputs=[{"kind": "stdin"}],
         station={"mode": mode, **station},
         printer={"url": "tcp://127.0.0.1:9", "refusal": "beep"},
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     return Station(config)
 

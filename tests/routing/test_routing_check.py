@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-from routing_builders import courier, matrix_problem
 
 from routing import Plan, Problem, Request, Window, check, plan
+from tests.routing.routing_builders import courier, matrix_problem
 
 LINE = [[abs(i - j) * 10 for j in range(4)] for i in range(4)]
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from itertools import pairwise
 
-from routing_builders import courier, matrix_problem
-
-from routing import Request, Window, check, plan
-from routing.consolidation import consolidate
+from routing import Problem, Request, Window, check, plan
+from routing.consolidation import Consolidated, consolidate
 from routing.model import Settings
+from tests.routing.routing_builders import courier, matrix_problem
 
 # H is the hospital; A a clinic 30 minutes away; B one 50 minutes away.
 LINE = [[0, 30, 50], [30, 0, 20], [50, 20, 0]]
@@ -26,7 +25,8 @@ def box(name: str, **more: object) -> Request:
     return Request(name, "A", "H", **fields)  # type: ignore[arg-type]
 
 
-def modelled(problem):  # type: ignore[no-untyped-def]
+def modelled(problem: Problem) -> Consolidated:
+    assert problem.travel is not None  # matrix_problem gives every problem its matrix
     return consolidate(problem, problem.requests, problem.travel.matrix(problem.sites))
 
 

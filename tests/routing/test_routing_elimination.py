@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from routing_builders import courier, matrix_problem
-
 from routing import Problem, Request, Window, check, plan
 from routing.elimination import Stage, applies, candidates, search_on
 from routing.model import Compiled, SearchLog, Settings, Visit
 from routing.plan import travel_matrix
+from tests.routing.routing_builders import courier, matrix_problem
 
 # The hub H and three clinics 10 minutes out and 5 minutes apart.
 MINUTES = [

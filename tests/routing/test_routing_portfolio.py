@@ -109,6 +109,7 @@ def test_a_helper_that_dies_leaves_the_plan_to_this_process_and_is_replaced() ->
     worker.start()
     time.sleep(1.0)
     for pid in helpers:
+        assert pid is not None  # an active child has been started
         os.kill(pid, signal.SIGKILL)  # the other search is lost mid-way
     worker.join()
     (result,) = results
@@ -160,6 +161,7 @@ def test_helpers_go_when_the_process_that_started_them_is_killed() -> None:
     starter.start()
     helpers = results.get(timeout=120)
     assert helpers and all(running(pid) for pid in helpers)
+    assert starter.pid is not None  # started above
     os.kill(starter.pid, signal.SIGKILL)  # no exit handlers run
     starter.join()
     gone_by = time.monotonic() + 10 * portfolio.PARENT_CHECK

@@ -8,7 +8,6 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
-from routing_builders import courier, matrix_problem
 
 from routing import (
     Problem,
@@ -21,6 +20,7 @@ from routing import (
     minutes_since_midnight,
     plan,
 )
+from tests.routing.routing_builders import courier, matrix_problem
 
 LINE = [[abs(i - j) * 10 for j in range(3)] for i in range(3)]
 SHANGHAI = timezone(timedelta(hours=8))

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from routing_builders import small_problems
 
 from routing import Matrix, Plan, Problem, Request, Site, Vehicle, Window, check, plan
+from tests.routing.routing_builders import small_problems
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -10,7 +10,6 @@ from dataclasses import replace
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from routing_builders import courier, matrix_problem, small_problems
 
 from routing import Problem, Request, Window, check, plan
 from routing.consolidation import Consolidated
@@ -19,6 +18,7 @@ from routing.model import Compiled, SearchLog, Settings
 from routing.plan import _result, travel_matrix
 from routing.pool import RoutePool, best_cover, recombine
 from routing.recombination import applies, keys, recombined, searches, watch
+from tests.routing.routing_builders import courier, matrix_problem, small_problems
 
 # Two plans of four visits, each costing 20; A's first route with B's last makes every visit
 # once for 18, with two routes.

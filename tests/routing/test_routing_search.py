@@ -15,7 +15,6 @@ from dataclasses import replace
 
 import pytest
 from ortools.util import optional_boolean_pb2
-from routing_builders import courier, matrix_problem
 
 from routing import Problem, Request, plan
 from routing.model import (
@@ -28,6 +27,7 @@ from routing.model import (
 )
 from routing.plan import travel_matrix
 from routing.problem import paired_share
+from tests.routing.routing_builders import courier, matrix_problem
 
 MINUTES = [[0, 5, 7], [5, 0, 10], [7, 30, 0]]
 

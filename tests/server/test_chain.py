@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -57,7 +58,7 @@ def test_intact_chain() -> None:
 def test_every_field_is_covered_by_the_hash() -> None:
     links = _chain(1)
     base = links[0].fields
-    changes = {
+    changes: dict[str, Any] = {
         "event_id": uuid.uuid4(),
         "item_id": uuid.uuid4(),
         "item_seq": 9,
@@ -93,11 +94,15 @@ def test_edit_delete_and_truncation_are_each_named() -> None:
         replace(links[2], fields=replace(links[2].fields, type="seal")),
         *links[3:],
     ]
-    assert verify_chain(edited, 6, head).first_broken.position == 3
+    edit = verify_chain(edited, 6, head).first_broken
+    assert edit is not None
+    assert edit.position == 3
     deleted = links[:3] + links[4:]
     broken = verify_chain(deleted, 6, head).first_broken
+    assert broken is not None
     assert broken.position == 4 and "deleted" in broken.problem
     truncated = verify_chain(links[:4], 6, head).first_broken
+    assert truncated is not None
     assert truncated.position == 5 and "deleted" in truncated.problem
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import httpx
 import pytest
@@ -39,7 +40,11 @@ def test_two_processes_posting_the_same_events(
         for batch in batches:
             barrier = threading.Barrier(2)
 
-            def post(base: str, batch: list = batch, barrier: threading.Barrier = barrier) -> None:
+            def post(
+                base: str,
+                batch: list[dict[str, object]] = batch,
+                barrier: threading.Barrier = barrier,
+            ) -> None:
                 with httpx.Client(base_url=base, timeout=60) as http:
                     barrier.wait()
                     response = http.post("/api/v1/events", json={"events": batch}, headers=headers)
@@ -138,7 +143,7 @@ def test_a_batch_that_waited_for_the_lock_reads_what_was_appended_meanwhile(
         headers=headers,
     )
     assert prepared.status_code == 200, prepared.text
-    meanwhile: list[dict] = []
+    meanwhile: list[dict[str, Any]] = []
     take_lock = ledger.lock_head
 
     with running_server(database_url) as other:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -38,7 +38,7 @@ class Cssd:
         path: str,
         body: Any = None,
         *,
-        who: dict | None = None,
+        who: dict[str, str] | None = None,
         expect: int = 200,
     ) -> Any:
         response = self.client.request(
@@ -72,11 +72,14 @@ class Cssd:
         )
 
     def new_set(self, **extra: Any) -> str:
-        return self.call(
-            "POST", "/sets", {"template": "DRESS", "home_site": "T01", **extra}, expect=201
-        )["barcode"]
+        return cast(
+            str,
+            self.call(
+                "POST", "/sets", {"template": "DRESS", "home_site": "T01", **extra}, expect=201
+            )["barcode"],
+        )
 
-    def used_set_arrives(self, tray: str, **receipt: Any) -> dict:
+    def used_set_arrives(self, tray: str, **receipt: Any) -> dict[str, Any]:
         staff, courier = self.world.badges["clinic_staff"], self.world.badges["courier"]
         response = self.client.post(
             "/api/v1/events",
@@ -90,9 +93,9 @@ class Cssd:
         )
         assert [r["status"] for r in response.json()["results"]] == ["accepted", "accepted"]
         body = {"set": tray, "courier": courier, "counted": {"镊子": 2, "弯盘": 1}, **receipt}
-        return self.call("POST", "/receipts", body)
+        return cast(dict[str, Any], self.call("POST", "/receipts", body))
 
-    def washed_and_packed(self, tray: str, **pack: Any) -> dict:
+    def washed_and_packed(self, tray: str, **pack: Any) -> dict[str, Any]:
         cycle = self.call(
             "POST", "/washes", {"washer": "WD1", "program": "standard", "sets": [tray]}, expect=201
         )
@@ -103,20 +106,23 @@ class Cssd:
         )
         self.call("POST", f"/sets/{tray}/inspection", {"passed": True})
         body = {"set": tray, "checker": self.world.badges["cssd2"], **pack}
-        return self.call("POST", "/packs", body, expect=201)
+        return cast(dict[str, Any], self.call("POST", "/packs", body, expect=201))
 
     def pack(self) -> str:
         tray = self.new_set()
         self.used_set_arrives(tray)
-        return self.washed_and_packed(tray)["barcode"]
+        return cast(str, self.washed_and_packed(tray)["barcode"])
 
-    def bowie_dick(self, passed: bool = True) -> dict:
-        return self.call(
-            "POST", "/machines/ST1/tests", {"kind": "bowie_dick", "passed": passed}, expect=201
+    def bowie_dick(self, passed: bool = True) -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            self.call(
+                "POST", "/machines/ST1/tests", {"kind": "bowie_dick", "passed": passed}, expect=201
+            ),
         )
 
     def load(self, *packs: str, start: bool = True) -> str:
-        number = self.call(
+        number: str = self.call(
             "POST", "/loads", {"sterilizer": "ST1", "program": "134°C 4 min"}, expect=201
         )["number"]
         for code in packs:

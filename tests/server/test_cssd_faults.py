@@ -144,7 +144,7 @@ Every database test runs on SQLite and PostgreSQL.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -167,7 +167,9 @@ def cssd(client: TestClient, world: World) -> Cssd:
     return helper
 
 
-def send(client: TestClient, world: World, site: str, *events: dict) -> tuple[int, list[dict]]:
+def send(
+    client: TestClient, world: World, site: str, *events: dict[str, Any]
+) -> tuple[int, list[dict[str, Any]]]:
     response = client.post(
         "/api/v1/events", json={"events": list(events)}, headers=device_auth(world, site)
     )
@@ -186,10 +188,10 @@ def stored(cssd: Cssd, *packs: str) -> str:
     return load
 
 
-def chain(cssd: Cssd, code: str) -> list[dict]:
+def chain(cssd: Cssd, code: str) -> list[dict[str, Any]]:
     response = cssd.client.get(f"/api/v1/items/{code}/custody", headers=cssd.staff)
     assert response.status_code == 200, response.text
-    return response.json()["events"]
+    return cast(list[dict[str, Any]], response.json()["events"])
 
 
 def fail_bi(cssd: Cssd) -> str:
@@ -197,7 +199,7 @@ def fail_bi(cssd: Cssd) -> str:
     failed = cssd.call(
         "POST", "/machines/ST1/tests", {"kind": "biological_indicator", "passed": False}, expect=201
     )
-    return failed["recall"]
+    return cast(str, failed["recall"])
 
 
 def dispatch(cssd: Cssd, *packs: str, destination: str = "T01", expect: int = 200) -> Any:
@@ -803,7 +805,7 @@ def test_c24_an_overdue_set_raises_one_alert_to_its_clinic(
     cssd.to_clinic(pack)
     cssd.call("POST", f"/packs/{pack}/use", {"patient_ref": "P-24"}, who=cssd.clinic)
 
-    def alerts(hours_later: float) -> list[dict]:
+    def alerts(hours_later: float) -> list[dict[str, Any]]:
         later = utc_now() + timedelta(hours=hours_later)
         client.app.dependency_overrides[get_now] = lambda: later  # type: ignore[attr-defined]
         answer = client.get("/api/v1/alerts", headers=login(client, "dispatcher"))

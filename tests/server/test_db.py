@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import func, literal_column, select
+from sqlalchemy import Select, func, literal_column, select
 
 from server.db import build_engine, build_sessionmaker, plain_rows, session_scope
 
@@ -19,15 +20,13 @@ def test_plain_rows_are_in_utc_even_when_the_url_asks_for_another_zone(database_
     engine = build_engine(f"{database_url}?options={options}")
     try:
         with session_scope(build_sessionmaker(engine)) as session:
-            ((now, zone, name),) = plain_rows(
-                session,
-                select(
-                    func.now(),
-                    literal_column("current_setting('TimeZone')"),
-                    literal_column("current_setting('application_name')"),
-                ),
-                {},
+            # Any number of columns: plain_rows takes a Select of any arity.
+            statement: Select[*tuple[Any, ...]] = select(
+                func.now(),
+                literal_column("current_setting('TimeZone')"),
+                literal_column("current_setting('application_name')"),
             )
+            ((now, zone, name),) = plain_rows(session, statement, {})
     finally:
         engine.dispose()
     assert zone == "UTC"

@@ -15,7 +15,7 @@ import os
 import time
 import traceback
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import hypothesis
 import pytest
@@ -24,8 +24,9 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
 from schemathesis.core.failures import FailureGroup
+from schemathesis.core.result import Ok
 from schemathesis.generation import GenerationMode
-from schemathesis.python.asgi import ASGIClient
+from schemathesis.python.asgi import ASGIApp, ASGIClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from server.auth.service import login
@@ -136,11 +137,14 @@ def test_every_operation_as_every_caller(
     tokens = _tokens(session_factory, world)
     known = _known(world)
     schema = schemathesis.openapi.from_dict(client.app.openapi())  # type: ignore[attr-defined]
-    session = ASGIClient(client.app)  # the TestClient above runs the app's lifespan
+    # The TestClient above runs the app's lifespan. Starlette types an app's scope and
+    # messages as MutableMapping, schemathesis as dict: the same app either way.
+    session = ASGIClient(cast(ASGIApp, client.app))
     failures: list[str] = []
     calls = operations = 0
     started = time.monotonic()
     for result in schema.get_all_operations():
+        assert isinstance(result, Ok)
         operation = result.ok()
         operations += 1
         cases = st.one_of(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any, cast
 
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
@@ -88,7 +90,7 @@ class TestAccepted:
         """Rows go into PostgreSQL as COPY text written by Handoff: characters that format
         escapes must come back unchanged, and the stored row must still match its hash."""
         staff = world.badges["clinic_staff"]
-        tricky = {
+        tricky: dict[str, Any] = {
             "text": 'tab\there, newline\nthere, cr\r, backslash \\ and \\N, "quotes", 样本 ✓',
             "nested": {"list": [1, 2.5, None, True, "\\t"], "empty": {}},
             "path": "C:\\temp\\new",
@@ -105,7 +107,9 @@ class TestAccepted:
         assert response.json()["results"][0]["status"] == "accepted"
         with session_factory() as session:
             stored = session.execute(
-                select(CustodyEvent).where(CustodyEvent.event_id == uuid.UUID(event["event_id"]))
+                select(CustodyEvent).where(
+                    CustodyEvent.event_id == uuid.UUID(cast(str, event["event_id"]))
+                )
             ).scalar_one()
             assert stored.details == tricky
             assert stored.occurred_at == at
@@ -192,9 +196,9 @@ class TestIdempotency:
 class TestRejected:
     def _assert_nothing_written(
         self, response, session_factory: sessionmaker[Session], before: int, code: str
-    ) -> dict:
+    ) -> dict[str, Any]:
         assert response.status_code == 422, response.text
-        body = response.json()
+        body: dict[str, Any] = response.json()
         assert body["error"] == "BatchRejected"
         statuses = [r["status"] for r in body["results"]]
         assert "rejected" in statuses
@@ -344,7 +348,7 @@ class TestHostileBodies:
     def test_a_chunked_body_over_the_limit_is_413(
         self, client: TestClient, world: World, settings
     ) -> None:
-        def chunks():
+        def chunks() -> Iterator[bytes]:
             yield b'{"events": ['
             for _ in range(settings.max_body_bytes // 1000 + 10):
                 yield b" " * 1000

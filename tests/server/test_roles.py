@@ -13,7 +13,7 @@ EVERYONE = {role.value for role in Role}
 PEOPLE_AND_DEVICE = EVERYONE | {"device"}
 
 
-def _matrix(world: World) -> list[tuple[str, str, dict | None, set[str], int]]:
+def _matrix(world: World) -> list[tuple[str, str, dict[str, object] | None, set[str], int]]:
     """(method, path, json body, who may, success status)."""
     new_site = {
         "code": "X0",

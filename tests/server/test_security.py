@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -27,7 +28,7 @@ from tests.support.server import free_port
 from web.config import get_web_settings
 
 TEMPERATURE = "ambient"
-TEMPLATE = {
+TEMPLATE: dict[str, object] = {
     "code": "DRESS",
     "name_zh": "换药包",
     "name_en": "Dressing change set",
@@ -40,7 +41,11 @@ MACHINE = {"code": "ST9", "name": "Sterilizer 9", "kind": "sterilizer", "site": 
 
 
 def _login(client: TestClient, username: str, password: str) -> httpx.Response:
-    return client.post("/api/v1/auth/token", data={"username": username, "password": password})
+    # TestClient's methods are Any to mypy (starlette types them against httpx2).
+    return cast(
+        httpx.Response,
+        client.post("/api/v1/auth/token", data={"username": username, "password": password}),
+    )
 
 
 # --- throttling ---------------------------------------------------------------------------
@@ -156,7 +161,7 @@ def test_every_administrative_change_leaves_an_audit_record(
         "latitude": 30.1,
         "longitude": 115.1,
     }
-    person = {
+    person: dict[str, object] = {
         "name": "新人",
         "role": "courier",
         "username": "newcourier",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -10,7 +11,9 @@ from server.models import utc_now
 from tests.support.helpers import World, device_auth, login, scan
 
 
-def send(client: TestClient, world: World, site: str, *events: dict) -> tuple[int, list[dict]]:
+def send(
+    client: TestClient, world: World, site: str, *events: dict[str, Any]
+) -> tuple[int, list[dict[str, Any]]]:
     response = client.post(
         "/api/v1/events", json={"events": list(events)}, headers=device_auth(world, site)
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 from fastapi.testclient import TestClient
 
@@ -12,12 +12,14 @@ from server.models import utc_now
 from tests.support.helpers import World, device_auth, login, scan
 
 
-def post(client: TestClient, world: World, site: str, *events: dict[str, Any]) -> list[dict]:
+def post(
+    client: TestClient, world: World, site: str, *events: dict[str, Any]
+) -> list[dict[str, Any]]:
     response = client.post(
         "/api/v1/events", json={"events": list(events)}, headers=device_auth(world, site)
     )
     assert response.status_code == 200, response.text
-    return response.json()["results"]
+    return cast(list[dict[str, Any]], response.json()["results"])
 
 
 def prepared_and_picked_up(

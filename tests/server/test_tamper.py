@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 from dataclasses import replace
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
@@ -47,10 +48,10 @@ def _raw(database_url: str, *statements: str) -> None:
     engine.dispose()
 
 
-def _verify(client: TestClient) -> dict:
+def _verify(client: TestClient) -> dict[str, Any]:
     response = client.get("/api/v1/ledger/verify", headers=login(client, "admin"))
     assert response.status_code == 200
-    return response.json()
+    return cast(dict[str, Any], response.json())
 
 
 def _cli_verify(database_url: str) -> subprocess.CompletedProcess[str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httpx
@@ -74,7 +74,7 @@ class Demo:
 
     def badge(self, username: str) -> str:
         people = self.call("admin", "GET", "/people")
-        return next(p["badge"] for p in people if p["username"] == username)
+        return cast(str, next(p["badge"] for p in people if p["username"] == username))
 
     def scans(self, site: str, *events: dict[str, Any]) -> dict[str, Any]:
         response = httpx.post(
@@ -111,7 +111,7 @@ def demo_database(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, d
         environment=Environment.test,
         database_url=url,
         secret_key=SECRET,
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
     )
     engine = build_engine(url)
     # The demo's people share one cheap Argon2id hash of the demo password.
