@@ -313,7 +313,7 @@ def test_the_cli_prints_the_route_sheet(
     tomorrow = date.today() + timedelta(days=2)  # after today in any time zone
     sheet = tmp_path / "sheet.html"
     result = subprocess.run(
-        [HANDOFF, "plan", "--date", tomorrow.isoformat(), "--time-limit", "0.5", "--html", sheet],
+        [HANDOFF, "plan", "--date", tomorrow.isoformat(), "--time-limit", "1.5", "--html", sheet],
         capture_output=True,
         text=True,
         timeout=120,
@@ -321,6 +321,12 @@ def test_the_cli_prints_the_route_sheet(
         input="",
     )
     assert result.returncode == 0, result.stderr
+    # Progress on stderr, as the search's time passes; the sheet alone on stdout.
+    steps = result.stderr.splitlines()
+    assert steps[0] == f"reading the open work for {tomorrow}"
+    assert steps[1].startswith("1 item to move, 2 couriers on shift: searching for 1.5 s"), steps
+    assert steps[2] == "searching: 1 s of 1.5"
+    assert "searching" not in result.stdout
     assert f"Route plan for {tomorrow}" in result.stdout
     assert f"pick up {world.tray}" in result.stdout
     assert "CSSD" in result.stdout
