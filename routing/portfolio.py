@@ -42,6 +42,8 @@ SEED_STRIDE = 1_000_003
 GRACE = 1.0
 # A search that would get less time than this is not started.
 SHORTEST = 0.1
+# How long a worker process may take to start and load the planner (seconds).
+WARM_TIMEOUT = 60.0
 # How often a worker looks whether the process that started it is still there (seconds).
 PARENT_CHECK = 1.0
 
@@ -60,15 +62,15 @@ def seeds(seed: int, workers: int) -> list[int]:
 def warm(workers: int) -> None:
     """Start the worker processes for plans of ``workers`` searches and load the planner in
     them, so that the first plan does not spend its time on that (about 0.3 s on a quiet
-    machine: a sixth of a 2 s plan). Where processes cannot be started this only logs: the
-    plans then search in the calling process alone."""
+    machine: a sixth of a 2 s plan). Where processes cannot be started this only logs (each
+    plan tries again, and searches in its own process alone where it cannot)."""
     global _warmed
     if workers < 2:
         return
     try:
         pool = _executor(workers - 1)
         for future in [pool.submit(_ready) for _ in range(workers - 1)]:
-            future.result()
+            future.result(timeout=WARM_TIMEOUT)
     except Exception as error:  # e.g. a daemonic process, out of processes or memory
         log.warning("could not start the route planner's worker processes (%s)", error)
         _discard_broken()
