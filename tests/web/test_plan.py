@@ -41,6 +41,9 @@ def test_run_a_plan_and_see_its_routes(web: Browsing, demo: Demo) -> None:
     sites_in_plan = web.page.locator("#plan-routes").inner_text()
     for number in ("03", "05", "07"):
         assert f"T{number}" in sites_in_plan and f"T{number}" in table, plan["unserved"]
+    # A planned trip has no vehicle plate yet: its row names courier and trip, no dangling "·".
+    who = web.page.locator("#trip-table tr[data-trip] td").first.inner_text()
+    assert who.splitlines()[-1].strip() in plan["trips"] and "·" not in who, who
     web.page.wait_for_selector(f"#map[data-routes='{routes}']", timeout=10_000)
     assert web.page.locator("#map path.route-line").count() == routes
     trips = demo.call("dispatcher", "GET", f"/plans?day={tomorrow}")[0]["trips"]
