@@ -95,7 +95,8 @@ class Settings:
     have a fixed cost or at least ``paired_share`` of the visits are in pairs, the first
     search gets the first of ``elimination_shares`` of the time, each attempt to do its
     plan's work with one courier fewer the second, and at least the third is kept for
-    searching on from the result (:mod:`routing.elimination`).
+    searching on from the result once an attempt has worked (while none has, attempts go on
+    until a twentieth is left: :mod:`routing.elimination`).
     ``consolidate`` plans identical requests as one consignment each
     (:mod:`routing.consolidation`). From ``recombine_from`` seconds, on days whose couriers
     are interchangeable and whose requests are all required, the time is split into
@@ -272,7 +273,13 @@ class Compiled:
         self.vehicle_number = {v.id: number for number, v in enumerate(problem.vehicles)}
         self.vehicle_start = [self.depot_node[site_index[v.start]] for v in problem.vehicles]
         self.vehicle_end = [self.depot_node[site_index[v.end]] for v in problem.vehicles]
-        self.horizon = max(round(v.shift.end * scale) for v in problem.vehicles)
+        # The time dimension ends with the last shift, or later where a visit's window opens
+        # after every courier's shift has ended (a late courier left out by route
+        # elimination): such a visit cannot be made in this model, which must still build.
+        self.horizon = max(
+            [round(v.shift.end * scale) for v in problem.vehicles]
+            + [node.window[0] for node in self.nodes[: self.visits]]
+        )
         # What the at-solution callback reports to (see solve()).
         self.log = SearchLog()
         self.watching = False

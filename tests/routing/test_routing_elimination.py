@@ -180,3 +180,57 @@ def test_a_courier_a_request_is_bound_to_stays() -> None:
     assert solution is not None
     served = {box for route in requests_on(Stage(fewer, solution)) for box in route}
     assert served == {"box-B", "box-C"}
+
+
+def three_shifts() -> Problem:
+    """Box A can only be fetched in the early courier's shift and box C in the late one's;
+    box B, whose route is the lightest, fits either."""
+    couriers = [
+        courier(name, shift=shift, fixed_cost=100.0)
+        for name, shift in (
+            ("early", Window(420, 720)),
+            ("middle", Window(540, 960)),
+            ("late", Window(720, 1080)),
+        )
+    ]
+    boxes = [
+        Request("box-A", "A", "H", {"boxes": 1}, pickup_window=Window(430, 480), pickup_service=30),
+        Request("box-B", "B", "H", {"boxes": 1}, pickup_window=Window(540, 960), pickup_service=5),
+        Request(
+            "box-C", "C", "H", {"boxes": 1}, pickup_window=Window(1000, 1040), pickup_service=30
+        ),
+    ]
+    return matrix_problem(MINUTES, couriers, boxes)
+
+
+def test_while_attempts_fail_the_next_courier_is_tried_rather_than_searching_on() -> None:
+    # Eliminating the early or the late courier fails; the middle one's route, tried last
+    # (the lightest), is the one that can go.
+    problem = three_shifts()
+    first = one_box_each(problem)
+    assert [first.compiled.problem.vehicles[n].id for n in candidates(first)] == [
+        "early",
+        "late",
+        "middle",
+    ]
+    # As if the first search had used its 30 % of a 2 s plan (and a little more): two
+    # failed attempts of 0.4 s leave 0.7 s, less than an attempt and the 20 % kept after a
+    # success, but enough for a third attempt with the 5 % kept while all have failed.
+    began = time.perf_counter() - 0.5
+    best = search_on(first, travel_matrix(problem), problem.requests, 1, SearchLog(), began, 2.0)
+    assert best.eliminated == 1
+    assert [vehicle.id for vehicle in best.compiled.problem.vehicles] == ["early", "late"]
+    assert best.compiled.serves_required(best.solution)
+
+
+def test_a_model_whose_couriers_end_before_a_window_opens_leaves_that_visit_out() -> None:
+    # Route elimination's model without the late courier: box C's window opens after every
+    # remaining shift has ended. The model builds (it used to fail: "CP Solver fail") and,
+    # with drop options, plans the rest.
+    problem = three_shifts()
+    fewer = replace(problem, vehicles=problem.vehicles[:2])
+    compiled = Compiled(fewer, travel_matrix(problem), problem.requests, Settings().with_drops())
+    solution = compiled.solve(0.2, 1)
+    assert solution is not None
+    served = {compiled.requests[number].id for number in compiled.served(solution.routes)}
+    assert served == {"box-A", "box-B"}
