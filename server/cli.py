@@ -303,7 +303,7 @@ def plan_day(
         raise _fail(f"--date must be YYYY-MM-DD, not {date_!r}") from None
     settings = _settings()
     try:
-        text = _guarded(lambda: plan_command(settings, day, time_limit, seed, html, err.print))
+        text = _guarded(lambda: plan_command(settings, day, time_limit, seed, html, _progress))
     except HandoffError as error:
         raise _fail(error.detail) from None
     typer.echo(text)
