@@ -5,7 +5,7 @@ A library with no web or database imports: the server loads a day's work into a
 """
 
 from routing.check import Violation, check
-from routing.plan import Handling, Plan, Route, Stats, Stop, Unserved, plan
+from routing.plan import Handling, Plan, Route, Stats, Stop, Unserved, plan, timed
 from routing.problem import (
     Problem,
     ProblemError,
@@ -59,4 +59,5 @@ __all__ = [
     "legs_from_scans",
     "minutes_since_midnight",
     "plan",
+    "timed",
 ]

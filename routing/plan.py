@@ -10,7 +10,7 @@ from typing import Literal
 
 from routing import elimination, portfolio, recombination
 from routing.consolidation import Consolidated, consolidate
-from routing.model import Compiled, SearchLog, Settings, Solution, seconds_left
+from routing.model import Compiled, SearchLog, Settings, Solution, Visit, seconds_left
 from routing.pool import RoutePool
 from routing.problem import Problem, Request
 from routing.screen import unservable
@@ -212,6 +212,38 @@ def plan(
         best_process=number,
     )
     return replace(best, stats=stats)
+
+
+def timed(problem: Problem, orders: Mapping[str, Sequence[tuple[str, Action]]]) -> Plan | None:
+    """The plan whose couriers make exactly the handlings in ``orders`` (courier id →
+    ``(request id, "pickup" or "delivery")`` in order), timed as :func:`plan` times its
+    routes; requests on no route are unserved. ``None`` when that order breaks a rule of
+    the problem (a window, a ride limit, a load, a shift). For orders made elsewhere: another
+    solver's, or a route put in order by hand."""
+    problem.validate()
+    unknown = set(orders) - {vehicle.id for vehicle in problem.vehicles}
+    if unknown:
+        raise ValueError(f"no courier {', '.join(sorted(unknown))}")
+    minutes = travel_matrix(problem)
+    requests = list(problem.requests)
+    compiled = Compiled(problem, minutes, requests, Settings(consolidate=False).with_drops())
+    number = {request.id: position for position, request in enumerate(requests)}
+    routes: list[list[Visit]] = []
+    for courier, vehicle in enumerate(problem.vehicles):
+        visits = [Visit(compiled.vehicle_start[courier], 0)]
+        for request_id, action in orders.get(vehicle.id, ()):
+            if request_id not in number:
+                raise ValueError(f"courier {vehicle.id}: no request {request_id!r}")
+            ends = compiled.pickup_node if action == "pickup" else compiled.delivery_node
+            if action not in ("pickup", "delivery") or number[request_id] not in ends:
+                raise ValueError(f"courier {vehicle.id}: request {request_id} has no {action}")
+            visits.append(Visit(ends[number[request_id]], 0))
+        visits.append(Visit(compiled.vehicle_end[courier], 0))
+        routes.append(visits)
+    solution = compiled.timed(routes, SearchLog())
+    if solution is None:
+        return None
+    return _result(problem, compiled, solution, {}, Consolidated.alone(requests), 0.0)
 
 
 def _unserved_required(problem: Problem, result: Plan) -> int:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Literal
 
 import pytest
 
-from routing import Plan, Problem, Request, Vehicle, Window, check, clock, plan
+from routing import Plan, Problem, Request, Vehicle, Window, check, clock, plan, timed
 from tests.routing.routing_builders import courier, matrix_problem
 
 LINE = [[abs(i - j) * 10 for j in range(4)] for i in range(4)]  # H A B C, 10 min apart
@@ -362,3 +363,68 @@ def test_a_plan_that_drops_every_request_comes_back_in_time() -> None:
     unserved, *couriers = done.stdout.split()
     assert set(couriers) <= {"v0", "v1", "v2"}  # only real couriers are reported
     assert int(unserved) in (1, 2)
+
+
+class TestTimed:
+    """timed(): an order of stops made elsewhere (another solver, a dispatcher) as a plan."""
+
+    @staticmethod
+    def orders(result: Plan) -> dict[str, list[tuple[str, Literal["pickup", "delivery"]]]]:
+        return {
+            route.vehicle: [(h.request, h.action) for stop in route.stops for h in stop.handling]
+            for route in result.routes
+        }
+
+    def test_a_planned_order_times_to_the_same_plan(self) -> None:
+        requests = [
+            Request("r1", "A", "C", {"boxes": 1}, delivery_window=Window(0, 200)),
+            Request("r2", "B", "H", {"boxes": 2}),
+            Request("r3", "H", "C", {"boxes": 1}),
+        ]
+        problem = matrix_problem(LINE, [courier()], requests)
+        planned = solve(problem)
+        again = timed(problem, self.orders(planned))
+        assert again is not None
+        assert check(problem, again) == []
+        assert again.objective == pytest.approx(planned.objective)
+        assert [stop.site for stop in again.routes[0].stops] == stops(planned)
+        assert not again.unserved
+
+    def test_an_order_that_breaks_a_rule_is_none(self) -> None:
+        requests = [Request("r1", "C", "A", {"boxes": 1}, max_ride=15)]
+        problem = matrix_problem(LINE, [courier()], requests)
+        # C -> A takes 20 minutes: over a 15-minute ride.
+        assert timed(problem, {"v1": [("r1", "pickup"), ("r1", "delivery")]}) is None
+        delivered_first: list[tuple[str, Literal["pickup", "delivery"]]] = [
+            ("r1", "delivery"),
+            ("r1", "pickup"),
+        ]
+        loose = replace(problem, requests=(replace(requests[0], max_ride=None),))
+        assert timed(loose, {"v1": delivered_first}) is None
+        fine = timed(loose, {"v1": [("r1", "pickup"), ("r1", "delivery")]})
+        assert fine is not None and fine.travel_minutes == 60
+
+    def test_requests_on_no_route_are_unserved_with_a_reason(self) -> None:
+        requests = [Request("r1", "A", None, {"boxes": 1}), Request("r2", "B", None, {})]
+        problem = matrix_problem(LINE, [courier()], requests)
+        result = timed(problem, {"v1": [("r1", "pickup")]})
+        assert result is not None
+        assert [item.request for item in result.unserved] == ["r2"]
+        assert result.unserved[0].reason
+        assert check(problem, result) == []
+
+    @pytest.mark.parametrize(
+        ("orders", "message"),
+        [
+            ({"v9": []}, "no courier v9"),
+            ({"v1": [("r9", "pickup")]}, "no request 'r9'"),
+            ({"v1": [("r1", "delivery")]}, "request r1 has no delivery"),
+            ({"v1": [("r1", "drop")]}, "request r1 has no drop"),
+        ],
+    )
+    def test_an_order_naming_what_is_not_there_is_refused(
+        self, orders: dict[str, list[tuple[str, str]]], message: str
+    ) -> None:
+        problem = matrix_problem(LINE, [courier()], [Request("r1", "A", None, {"boxes": 1})])
+        with pytest.raises(ValueError, match=message):
+            timed(problem, orders)  # type: ignore[arg-type]
