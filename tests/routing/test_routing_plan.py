@@ -8,6 +8,7 @@ from typing import Literal
 import pytest
 
 from routing import Plan, Problem, Request, Vehicle, Window, check, clock, plan, timed
+from routing.model import Settings
 from tests.routing.routing_builders import courier, matrix_problem
 
 LINE = [[abs(i - j) * 10 for j in range(4)] for i in range(4)]  # H A B C, 10 min apart
@@ -271,6 +272,12 @@ def test_the_seed_changes_the_search() -> None:
 def test_a_bad_time_limit_is_refused(limit: float) -> None:
     with pytest.raises(ValueError, match="time_limit"):
         plan(matrix_problem(LINE, [courier()], []), limit)
+
+
+def test_an_operator_that_breaks_pickup_before_delivery_is_refused() -> None:
+    settings = Settings(enabled_operators=("use_tsp_opt", "use_path_lns"))
+    with pytest.raises(ValueError, match=r"use_path_lns: .* pickup-before-delivery"):
+        plan(matrix_problem(LINE, [courier()], []), 0.1, settings=settings)
 
 
 @pytest.mark.parametrize("seed", [-1, 2**31, 1.5, "1"])
