@@ -56,8 +56,7 @@ from typing import Any, Literal
 
 from routing import Plan, Problem, Request, Site, Vehicle, Window, check, plan, portfolio, timed
 from routing.instances import Instance, read_instance
-from routing.model import Settings
-from routing.problem import within_opening
+from routing.model import Settings, ticks_window
 from routing.travel import StraightLine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -612,26 +611,26 @@ def solve_pyvrp_county(problem: Problem, limit: float, seed: int) -> tuple[float
     for request in problem.requests:
         if request.pickup is None or request.delivery is None:
             raise ValueError(f"{request.id}: a county request runs between two sites")
-        ends = []
-        for site_id, window, service in (
-            (request.pickup, request.pickup_window, request.pickup_service),
-            (request.delivery, request.delivery_window, request.delivery_service),
-        ):
-            site = problem.sites[site_of[site_id]]
-            allowed = within_opening(window, site.opening)
-            location = model.add_location(0, 0)
-            places.append((location, site_of[site_id], True))
-            ends.append((location, allowed, round(service * scale)))
-        (pickup, p_window, p_service), (delivery, d_window, d_service) = ends
+        pickup, delivery = model.add_location(0, 0), model.add_location(0, 0)
+        places += [
+            (pickup, site_of[request.pickup], True),
+            (delivery, site_of[request.delivery], True),
+        ]
+        p_early, p_late = ticks_window(
+            request.pickup_window, problem.site(request.pickup).opening, scale
+        )
+        d_early, d_late = ticks_window(
+            request.delivery_window, problem.site(request.delivery).opening, scale
+        )
         model.add_shipment(
             pickup,
             delivery,
-            pickup_tw_early=math.ceil(p_window.start * scale - 1e-9),
-            pickup_tw_late=math.floor(p_window.end * scale + 1e-9),
-            pickup_service_duration=p_service,
-            delivery_tw_early=math.ceil(d_window.start * scale - 1e-9),
-            delivery_tw_late=math.floor(d_window.end * scale + 1e-9),
-            delivery_service_duration=d_service,
+            pickup_tw_early=p_early,
+            pickup_tw_late=p_late,
+            pickup_service_duration=round(request.pickup_service * scale),
+            delivery_tw_early=d_early,
+            delivery_tw_late=d_late,
+            delivery_service_duration=round(request.delivery_service * scale),
             amount=[request.load.get(name, 0) for name in problem.dimensions],
             name=request.id,
         )
@@ -745,7 +744,7 @@ def county(
                 else:
                     result = plan(problem, limit, seed, settings=settings, workers=count)
                     objective, found = result.objective, result.stats.best_found_seconds or 0.0
-                feasible = result is not None and not check(problem, result)
+                feasible = result is not None and not result.unserved and not check(problem, result)
                 runs.append(
                     CountyRun(
                         day,
@@ -755,7 +754,7 @@ def county(
                         len(result.routes) if result is not None else 0,
                         objective,
                         found,
-                        feasible and result is not None and not result.unserved,
+                        feasible,
                         count,
                         solver,
                         ride_limit,
